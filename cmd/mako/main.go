@@ -1,0 +1,109 @@
+// Command mako is the WebSocket message router.
+//
+//	mako -c PATH            run
+//	mako check -c PATH      validate the config and exit
+//	mako tail [-ticket T] ws://HOST:PORT SUBSCRIPTION
+//	mako version
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"mako/config"
+	"mako/server"
+)
+
+// version is set at build time (-ldflags "-X main.version=…").
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "version":
+			fmt.Fprintln(stdout, "mako", version)
+			return 0
+		case "check":
+			cfg, code := loadConfig(args[1:], stderr)
+			if cfg == nil {
+				return code
+			}
+			fmt.Fprintln(stdout, "config ok")
+			return 0
+		case "tail":
+			return tail(args[1:], stdout, stderr)
+		}
+	}
+	cfg, code := loadConfig(args, stderr)
+	if cfg == nil {
+		return code
+	}
+	log := newLogger(cfg.Log, stderr)
+	srv, err := server.New(cfg, server.Options{Logger: log})
+	if err != nil {
+		log.Error("start-up failed", "cause", err.Error())
+		return 1
+	}
+	if err := srv.Start(); err != nil {
+		log.Error("start-up failed", "cause", err.Error())
+		return 1
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	got := <-sig
+	log.Info("shutting down", "signal", got.String(), "drain_timeout", float64(cfg.Limits.DrainTimeout))
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.Limits.DrainTimeout.Duration())
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		log.Warn("shutdown incomplete", "cause", err.Error())
+	}
+	log.Info("stopped")
+	return 0
+}
+
+// loadConfig parses -c PATH and loads it; a bad config exits 2.
+func loadConfig(args []string, stderr io.Writer) (*config.Config, int) {
+	fs := flag.NewFlagSet("mako", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("c", "", "config file (YAML or JSON)")
+	if err := fs.Parse(args); err != nil {
+		return nil, 2
+	}
+	if *path == "" {
+		fmt.Fprintln(stderr, "mako: -c PATH is required (see deploy/mako.example.yaml)")
+		return nil, 2
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		fmt.Fprintln(stderr, "mako: config:", err)
+		return nil, 2
+	}
+	return cfg, 0
+}
+
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	switch c.Level {
+	case "debug":
+		lvl = slog.LevelDebug
+	case "warn":
+		lvl = slog.LevelWarn
+	case "error":
+		lvl = slog.LevelError
+	}
+	o := &slog.HandlerOptions{Level: lvl}
+	if c.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, o))
+	}
+	return slog.New(slog.NewJSONHandler(w, o))
+}

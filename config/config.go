@@ -1,0 +1,147 @@
+// Package config loads and validates mako's configuration file
+// (../shared/spec/config.md). Key names are SocketShark's settings in lower
+// case, nested, so a SocketShark config ports line by line.
+package config
+
+import "time"
+
+// Seconds is a duration written as a number of seconds (floats allowed), as
+// in SocketShark. Zero (or null) disables a periodic feature.
+type Seconds float64
+
+// Duration converts to a time.Duration.
+func (s Seconds) Duration() time.Duration { return time.Duration(float64(s) * float64(time.Second)) }
+
+type Config struct {
+	WS             WS                  `yaml:"ws"`
+	Redis          *Redis              `yaml:"redis"`
+	RedisAlt       *Redis              `yaml:"redis_alt"`
+	HTTP           HTTP                `yaml:"http"`
+	API            *API                `yaml:"api"`
+	Metrics        Metrics             `yaml:"metrics"`
+	Log            Log                 `yaml:"log"`
+	Debug          Debug               `yaml:"debug"`
+	Authentication Authentication      `yaml:"authentication"`
+	Services       map[string]*Service `yaml:"services"`
+	Limits         Limits              `yaml:"limits"`
+}
+
+type WS struct {
+	Host             string   `yaml:"host"`
+	Port             int      `yaml:"port"`
+	TLS              TLS      `yaml:"tls"`
+	Ping             Ping     `yaml:"ping"`
+	MaxMessageSize   int      `yaml:"max_message_size"`
+	HandshakeTimeout Seconds  `yaml:"handshake_timeout"`
+	Compression      bool     `yaml:"compression"`
+	MaxOutboundBytes int      `yaml:"max_outbound_bytes"`
+	AllowedOrigins   []string `yaml:"allowed_origins"`
+}
+
+type TLS struct {
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+}
+
+type Ping struct {
+	Interval Seconds `yaml:"interval"`
+	Timeout  Seconds `yaml:"timeout"`
+}
+
+type Redis struct {
+	URL           string   `yaml:"url"`
+	Host          string   `yaml:"host"`
+	Port          int      `yaml:"port"`
+	DB            int      `yaml:"db"`
+	Cluster       bool     `yaml:"cluster"`
+	Sharded       bool     `yaml:"sharded"`
+	Addrs         []string `yaml:"addrs"`
+	ChannelPrefix string   `yaml:"channel_prefix"`
+	PingInterval  Seconds  `yaml:"ping_interval"`
+	PingTimeout   Seconds  `yaml:"ping_timeout"`
+	OnLoss        string   `yaml:"on_loss"`
+	DrainWindow   Seconds  `yaml:"drain_window"`
+}
+
+type HTTP struct {
+	Timeout                   Seconds  `yaml:"timeout"`
+	Tries                     int      `yaml:"tries"`
+	Wait                      Seconds  `yaml:"wait"`
+	CAFile                    string   `yaml:"ca_file"`
+	RateLimitResetHeaderNames []string `yaml:"rate_limit_reset_header_names"`
+	// Workers bounds the service calls in flight across all services.
+	Workers int `yaml:"workers"`
+	// MaxConcurrencyPerService bounds the calls in flight to one service, so
+	// a reconnect storm queues at mako instead of flattening a backend.
+	MaxConcurrencyPerService int `yaml:"max_concurrency_per_service"`
+}
+
+type API struct {
+	Host  string `yaml:"host"`
+	Port  int    `yaml:"port"`
+	Token string `yaml:"token"`
+}
+
+type Metrics struct {
+	Prometheus *Prometheus     `yaml:"prometheus"`
+	Log        *map[string]any `yaml:"log"`
+}
+
+type Prometheus struct {
+	Host string `yaml:"host"`
+	Port int    `yaml:"port"`
+}
+
+type Log struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+type Debug struct {
+	Pprof bool `yaml:"pprof"`
+}
+
+type Authentication struct {
+	Ticket *Ticket `yaml:"ticket"`
+}
+
+type Ticket struct {
+	ValidationURL string   `yaml:"validation_url"`
+	AuthFields    []string `yaml:"auth_fields"`
+}
+
+type Service struct {
+	RequireAuthentication      *bool    `yaml:"require_authentication"`
+	Authorizer                 string   `yaml:"authorizer"`
+	AuthorizerFields           []string `yaml:"authorizer_fields"`
+	AuthorizationRenewalPeriod Seconds  `yaml:"authorization_renewal_period"`
+	AuthorizationRenewalJitter Seconds  `yaml:"authorization_renewal_jitter"`
+	ExtraFields                []string `yaml:"extra_fields"`
+	FilterFields               []string `yaml:"filter_fields"`
+	BeforeSubscribe            string   `yaml:"before_subscribe"`
+	OnSubscribe                string   `yaml:"on_subscribe"`
+	OnMessage                  string   `yaml:"on_message"`
+	BeforeUnsubscribe          string   `yaml:"before_unsubscribe"`
+	OnUnsubscribe              string   `yaml:"on_unsubscribe"`
+	OnAuthorizationChange      string   `yaml:"on_authorization_change"`
+	HeartbeatPeriod            Seconds  `yaml:"heartbeat_period"`
+	OnHeartbeat                string   `yaml:"on_heartbeat"`
+}
+
+// RequiresAuth reports require_authentication with its default (true).
+func (s *Service) RequiresAuth() bool {
+	return s.RequireAuthentication == nil || *s.RequireAuthentication
+}
+
+// Limits holds mako's own hardening limits (not SocketShark settings).
+type Limits struct {
+	// MaxQueuedEvents bounds a session's client events waiting behind the one
+	// in progress; past it the connection is closed 1008.
+	MaxQueuedEvents int `yaml:"max_queued_events"`
+	// MaxSubscriptions bounds the subscriptions of one session.
+	MaxSubscriptions int `yaml:"max_subscriptions"`
+	// DrainTimeout bounds graceful shutdown (close callbacks included).
+	DrainTimeout Seconds `yaml:"drain_timeout"`
+	// MaxConnections caps open WebSocket connections (0 = no cap).
+	MaxConnections int `yaml:"max_connections"`
+}

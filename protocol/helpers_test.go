@@ -1,0 +1,30 @@
+package protocol
+
+import (
+	stdjson "encoding/json"
+	"reflect"
+	"testing"
+)
+
+// decodeObject decodes out with the standard library, an independent
+// decoder, failing the test when out is not a single JSON object.
+func decodeObject(t *testing.T, out []byte) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := stdjson.Unmarshal(out, &m); err != nil || m == nil {
+		t.Fatalf("output is not a JSON object: %v: %s", err, out)
+	}
+	return m
+}
+
+// wantObject compares out, decoded, with the object literal want.
+func wantObject(t *testing.T, out []byte, want string) {
+	t.Helper()
+	got := decodeObject(t, out)
+	w := decodeObject(t, []byte(want))
+	if !reflect.DeepEqual(got, w) {
+		t.Errorf("got  %s\nwant %s", out, want)
+	}
+}
+
+func strPtr(s string) *string { return &s }

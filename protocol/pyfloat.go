@@ -1,0 +1,144 @@
+package protocol
+
+import (
+	"errors"
+	"math"
+	"strconv"
+	"strings"
+	"unicode"
+
+	json "github.com/goccy/go-json"
+)
+
+// jsonToFloat converts a raw options value the way SocketShark's
+// float(value) does on the json.loads result: numbers, booleans (True is 1)
+// and strings Python's float() accepts. ok is false where Python raises.
+func jsonToFloat(raw json.RawMessage) (float64, bool) {
+	if len(raw) == 0 {
+		return 0, false
+	}
+	switch c := raw[0]; {
+	case c == 't':
+		return 1, string(raw) == "true"
+	case c == 'f':
+		return 0, string(raw) == "false"
+	case c == '"':
+		s, ok := unquote(raw)
+		if !ok {
+			return 0, false
+		}
+		return parsePyFloat(s)
+	case c == '-' || (c >= '0' && c <= '9'):
+		return numberToFloat(string(raw))
+	}
+	return 0, false
+}
+
+// numberToFloat mirrors json.loads followed by float(): an integer literal
+// becomes a Python int, whose float() raises OverflowError when too large,
+// while a float literal that overflows is already inf.
+func numberToFloat(lit string) (float64, bool) {
+	f, err := strconv.ParseFloat(lit, 64)
+	if err != nil {
+		if !errors.Is(err, strconv.ErrRange) || isIntLiteral(lit) {
+			return 0, false
+		}
+	}
+	return f, true
+}
+
+func isIntLiteral(lit string) bool {
+	return !strings.ContainsAny(lit, ".eE")
+}
+
+// parsePyFloat accepts what Python's float(str) accepts (ASCII digits only):
+// surrounding whitespace, a sign, inf/infinity/nan in any case, decimal
+// digits with single underscores between digits, an optional fraction and
+// exponent. Go's ParseFloat alone is wrong both ways: it takes hex floats
+// and rejects "1_0" and " 2.5 ".
+func parsePyFloat(s string) (float64, bool) {
+	s = strings.TrimFunc(s, isPySpace)
+	body := s
+	if body != "" && (body[0] == '+' || body[0] == '-') {
+		body = body[1:]
+	}
+	switch strings.ToLower(body) {
+	case "inf", "infinity":
+		if s[0] == '-' {
+			return math.Inf(-1), true
+		}
+		return math.Inf(1), true
+	case "nan":
+		return math.NaN(), true
+	}
+	if !validPyDecimal(body) {
+		return 0, false
+	}
+	if strings.IndexByte(s, '_') >= 0 {
+		s = strings.ReplaceAll(s, "_", "")
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
+		return 0, false
+	}
+	return f, true // out of range is ±inf or 0 in Python too
+}
+
+// validPyDecimal checks digitpart ["." [digitpart]] [exp] | "." digitpart [exp]
+// where digitpart = digit (["_"] digit)*.
+func validPyDecimal(s string) bool {
+	i, intDigits := scanDigitPart(s, 0)
+	if i < 0 {
+		return false
+	}
+	fracDigits := 0
+	if i < len(s) && s[i] == '.' {
+		i, fracDigits = scanDigitPart(s, i+1)
+		if i < 0 {
+			return false
+		}
+	}
+	if intDigits == 0 && fracDigits == 0 {
+		return false
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		var expDigits int
+		i, expDigits = scanDigitPart(s, i)
+		if i < 0 || expDigits == 0 {
+			return false
+		}
+	}
+	return i == len(s)
+}
+
+// scanDigitPart scans digits with single underscores between them from i.
+// It returns the end index (-1 on a misplaced underscore) and digit count.
+func scanDigitPart(s string, i int) (int, int) {
+	n := 0
+	for i < len(s) {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			n++
+			i++
+		case c == '_':
+			if n == 0 || i+1 >= len(s) || s[i+1] < '0' || s[i+1] > '9' {
+				return -1, n
+			}
+			i++
+		default:
+			return i, n
+		}
+	}
+	return i, n
+}
+
+// isPySpace matches str.strip()'s notion of whitespace, which adds the
+// ASCII separators 0x1c-0x1f to Unicode's.
+func isPySpace(r rune) bool {
+	return unicode.IsSpace(r) || (r >= 0x1c && r <= 0x1f)
+}

@@ -1,0 +1,130 @@
+package server
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"strconv"
+	"time"
+
+	"mako/protocol"
+)
+
+// maxPublishBody caps POST /publish bodies (413 beyond).
+const maxPublishBody = 1 << 20
+
+// apiServer serves the publish API, health and metrics. It is ordinary
+// net/http: a handful of operator and service connections, not the edge.
+type apiServer struct {
+	addr    string
+	srv     *http.Server
+	metrics *http.Server
+}
+
+func newAPIServer(s *Server) (*apiServer, error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /publish", s.handlePublish)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, `{"status":"ok"}`)
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !s.Ready() {
+			writeJSON(w, http.StatusServiceUnavailable, `{"status":"unavailable"}`)
+			return
+		}
+		writeJSON(w, http.StatusOK, `{"status":"ok"}`)
+	})
+	if s.cfg.Debug.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	a := &apiServer{}
+	var err error
+	if a.srv, a.addr, err = serve(net.JoinHostPort(s.cfg.API.Host, strconv.Itoa(s.cfg.API.Port)), mux); err != nil {
+		return nil, fmt.Errorf("api listener: %w", err)
+	}
+	if p := s.cfg.Metrics.Prometheus; p != nil {
+		mm := http.NewServeMux()
+		mm.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+			s.writePrometheus(w)
+		})
+		if a.metrics, _, err = serve(net.JoinHostPort(p.Host, strconv.Itoa(p.Port)), mm); err != nil {
+			a.close()
+			return nil, fmt.Errorf("metrics listener: %w", err)
+		}
+	}
+	return a, nil
+}
+
+func serve(addr string, h http.Handler) (*http.Server, string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return srv, ln.Addr().String(), nil
+}
+
+func (a *apiServer) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if a.srv != nil {
+		_ = a.srv.Shutdown(ctx)
+	}
+	if a.metrics != nil {
+		_ = a.metrics.Shutdown(ctx)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, body string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, body)
+}
+
+func writeError(w http.ResponseWriter, status int, reason string) {
+	writeJSON(w, status, string(protocol.AppendReply(nil, &protocol.Reply{Status: "error", Error: reason})))
+}
+
+// handlePublish takes the JSON a service would PUBLISH to Redis and hands it
+// to the broker, so it reaches subscribers on every node.
+func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
+	if tok := s.cfg.API.Token; tok != "" {
+		got := r.Header.Get("Authorization")
+		if subtle.ConstantTimeCompare([]byte(got), []byte("Bearer "+tok)) != 1 {
+			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
+			return
+		}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxPublishBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body exceeds %d bytes", maxPublishBody))
+			return
+		}
+		writeError(w, http.StatusBadRequest, "reading body: "+err.Error())
+		return
+	}
+	pub, err := protocol.DecodePublished(body)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if err := s.hub.Publish(r.Context(), pub.Subscription, body); err != nil {
+		s.log.Warn("publish failed", "subscription", pub.Subscription, "cause", err.Error())
+		writeError(w, http.StatusServiceUnavailable, "broker: "+err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, `{"status":"ok"}`)
+}

@@ -1,0 +1,233 @@
+package server
+
+import (
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"mako/protocol"
+	"mako/server/ws"
+)
+
+// maxUpgradeSize caps the HTTP upgrade request head (431 beyond).
+const maxUpgradeSize = 8 << 10
+
+type connState uint8
+
+const (
+	stHandshake connState = iota
+	stOpen
+	stClosing // close frame sent, waiting for gnet to close the socket
+	stClosed
+)
+
+// handler adapts gnet's callbacks to sessions. Every method runs on the
+// connection's event loop.
+type handler struct {
+	gnet.BuiltinEventEngine
+	s *Server
+}
+
+func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
+	h.s.eng = eng
+	close(h.s.booted)
+	return gnet.None
+}
+
+func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	s := h.s
+	l := s.loopFor(c.EventLoop())
+	sess := newSession(l, c)
+	c.SetContext(sess)
+	l.sessions[sess] = struct{}{}
+	s.sessions.Add(1)
+	s.metrics.connTotal.Add(1)
+	s.metrics.connCount.Add(1)
+	l.sched.set(&sess.timer, s.clock.Now().Add(s.cfg.WS.HandshakeTimeout.Duration()))
+	return nil, gnet.None
+}
+
+func (h *handler) OnClose(c gnet.Conn, _ error) gnet.Action {
+	if sess, ok := c.Context().(*session); ok {
+		sess.onClosed()
+	}
+	return gnet.None
+}
+
+func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
+	sess, ok := c.Context().(*session)
+	if !ok {
+		return gnet.Close
+	}
+	sess.onTraffic()
+	return gnet.None
+}
+
+// onTraffic parses whatever is buffered, in place, and discards what it used.
+func (sess *session) onTraffic() {
+	c := sess.c
+	buf, _ := c.Peek(-1)
+	used := 0
+	if sess.state == stHandshake {
+		used = sess.handshake(buf)
+		if sess.state != stOpen {
+			_, _ = c.Discard(used)
+			return
+		}
+	}
+	max := sess.l.s.cfg.WS.MaxMessageSize
+	for sess.state == stOpen && used < len(buf) {
+		f, n, ok, cerr := sess.dec.Next(buf[used:], max)
+		if cerr != nil {
+			sess.l.s.log.Debug("closing connection: protocol error", "code", cerr.Code, "cause", cerr.Reason)
+			used = len(buf)
+			sess.closeWith(cerr.Code, cerr.Reason)
+			break
+		}
+		if n == 0 {
+			break
+		}
+		if ok {
+			// f.Payload aliases buf: it must be consumed before Discard.
+			sess.onFrame(&f)
+		}
+		used += n
+	}
+	if sess.state != stOpen {
+		used = len(buf)
+	}
+	_, _ = c.Discard(used)
+}
+
+// handshake consumes the upgrade request once it is complete.
+func (sess *session) handshake(buf []byte) int {
+	s := sess.l.s
+	req, n, herr := ws.ParseUpgrade(buf, maxUpgradeSize)
+	if herr == nil && n == 0 {
+		return 0
+	}
+	if herr == nil {
+		herr = s.admit(req)
+	}
+	if herr != nil {
+		s.log.Debug("rejecting upgrade", "status", herr.Status, "cause", herr.Reason)
+		_, _ = sess.c.Write(ws.AppendHTTPError(nil, herr))
+		sess.state = stClosing
+		_ = sess.c.Close()
+		return len(buf)
+	}
+	_, _ = sess.c.Write(ws.AppendAccept(sess.l.scratch[:0], req.Key))
+	sess.state = stOpen
+	sess.schedulePing(s.clock.Now())
+	return n
+}
+
+// admit applies mako's own admission rules to a well-formed upgrade.
+func (s *Server) admit(req *ws.Request) *ws.HTTPError {
+	if s.draining.Load() || !s.hub.Broker().Ready() {
+		return &ws.HTTPError{Status: 503, Reason: "server unavailable"}
+	}
+	if max := s.cfg.Limits.MaxConnections; max > 0 && s.metrics.connCount.Load() > int64(max) {
+		return &ws.HTTPError{Status: 503, Reason: "connection limit reached"}
+	}
+	if len(s.cfg.WS.AllowedOrigins) > 0 {
+		for _, o := range s.cfg.WS.AllowedOrigins {
+			if o == req.Origin {
+				return nil
+			}
+		}
+		return &ws.HTTPError{Status: 403, Reason: "origin not allowed"}
+	}
+	return nil
+}
+
+func (sess *session) onFrame(f *ws.Frame) {
+	switch f.Kind {
+	case ws.KindMessage:
+		// SocketShark parses binary frames as JSON too.
+		ev, valid := protocol.DecodeClientEvent(f.Payload)
+		sess.enqueue(queued{ev: ev, valid: valid})
+	case ws.KindPing:
+		sess.writeFrame(ws.OpPong, f.Payload)
+	case ws.KindPong:
+		if sess.awaitingPong {
+			sess.awaitingPong = false
+			sess.schedulePing(sess.pingSentAt)
+		}
+	case ws.KindClose:
+		// Echo the close handshake, then let gnet flush and close.
+		if f.CloseCode == ws.CloseNoStatus {
+			sess.writeFrame(ws.OpClose, nil)
+		} else {
+			_, _ = sess.c.Write(ws.AppendClose(sess.l.scratch[:0], f.CloseCode, ""))
+		}
+		sess.state = stClosing
+		_ = sess.c.Close()
+	}
+}
+
+// schedulePing arms the ping timer one interval after from.
+func (sess *session) schedulePing(from time.Time) {
+	iv := sess.l.s.cfg.WS.Ping.Interval.Duration()
+	if iv <= 0 {
+		sess.l.sched.stop(&sess.timer)
+		return
+	}
+	sess.l.sched.set(&sess.timer, from.Add(iv))
+}
+
+// onTimer is the connection timer: handshake deadline, ping, pong deadline.
+func (sess *session) onTimer() {
+	s := sess.l.s
+	switch {
+	case sess.state == stHandshake:
+		s.log.Debug("closing connection: handshake timeout")
+		sess.state = stClosing
+		_ = sess.c.Close()
+	case sess.state != stOpen:
+	case sess.awaitingPong:
+		s.log.Debug("closing connection: no pong", "timeout", s.cfg.WS.Ping.Timeout)
+		sess.closeWith(ws.ClosePolicyViolation, "ping timeout")
+	default:
+		now := s.clock.Now()
+		sess.awaitingPong = true
+		sess.pingSentAt = now
+		sess.writeFrame(ws.OpPing, nil)
+		sess.l.sched.set(&sess.timer, now.Add(s.cfg.WS.Ping.Timeout.Duration()))
+	}
+}
+
+// writeFrame writes one server frame; the loop's scratch is safe to reuse
+// because gnet copies what the socket does not take at once.
+func (sess *session) writeFrame(op ws.Op, payload []byte) {
+	if sess.state != stOpen {
+		return
+	}
+	sess.l.scratch = ws.AppendFrame(sess.l.scratch[:0], op, payload)
+	sess.write(sess.l.scratch)
+}
+
+// write sends a complete frame and enforces the outbound cap.
+func (sess *session) write(frame []byte) {
+	if sess.state != stOpen {
+		return
+	}
+	_, _ = sess.c.Write(frame)
+	if sess.c.OutboundBuffered() > sess.l.s.cfg.WS.MaxOutboundBytes {
+		sess.l.s.log.Warn("closing connection: slow consumer", "buffered", sess.c.OutboundBuffered())
+		sess.closeWith(ws.ClosePolicyViolation, "slow consumer")
+	}
+}
+
+// closeWith sends a close frame and closes the socket; the close steps run
+// from onClosed.
+func (sess *session) closeWith(code int, reason string) {
+	if sess.state == stClosed || sess.state == stClosing {
+		return
+	}
+	if sess.state == stOpen {
+		_, _ = sess.c.Write(ws.AppendClose(sess.l.scratch[:0], code, reason))
+	}
+	sess.state = stClosing
+	_ = sess.c.Close()
+}

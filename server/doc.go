@@ -1,0 +1,32 @@
+// Package server is mako's WebSocket edge: a gnet v2 epoll reactor that
+// speaks the SocketShark protocol.
+//
+// # Concurrency model
+//
+// Every connection belongs to one gnet event loop for its whole life, and
+// its session (handshake state, frame decoder, auth fields, subscriptions,
+// event queue, timers) is touched only on that loop. There is no goroutine
+// per connection: reading, parsing, writing, pings and timers all run in
+// loop callbacks.
+//
+//   - Inbound bytes are parsed in place from gnet's inbound buffer
+//     (Peek … Discard): the HTTP upgrade, then RFC 6455 frames (package ws).
+//   - A session handles its client events strictly one at a time in arrival
+//     order. An event that needs a service call submits it to a bounded
+//     worker pool (package service); the result is posted back to the
+//     session's loop with EventLoop.Execute and the event resumes there. Events
+//     arriving meanwhile wait in the session's small queue.
+//   - Timers (handshake deadline, pings, re-authorization, heartbeats,
+//     throttle windows) live in one schedule per loop (a heap keyed by due
+//     time). One process-wide ticker posts "run due timers" to a loop only
+//     when that loop has something due, so an idle server does not wake.
+//   - Published messages reach a loop through pubsub.Hub: one fan-out worker
+//     per channel hash decodes a message once and posts it once to each loop
+//     holding the channel; the loop encodes it once per extra-fields variant
+//     and writes the shared frame to each subscriber after its filter, order
+//     and throttle checks (whose state is loop-owned).
+//
+// Goroutines in this package are per process (the ticker, the API server) or
+// per in-flight service call (bounded by the pool), never per connection or
+// per subscription.
+package server

@@ -1,0 +1,341 @@
+package server
+
+import (
+	"strings"
+
+	json "github.com/goccy/go-json"
+
+	"mako/config"
+	"mako/protocol"
+	"mako/server/service"
+)
+
+// serviceInfo is a configured service, resolved once at start.
+type serviceInfo struct {
+	name string
+	cfg  *config.Service
+}
+
+func newServiceInfo(name string, c *config.Service) *serviceInfo {
+	if c == nil {
+		c = &config.Service{}
+	}
+	return &serviceInfo{name: name, cfg: c}
+}
+
+func (si *serviceInfo) isExtra(field string) bool {
+	for _, f := range si.cfg.ExtraFields {
+		if f == field {
+			return true
+		}
+	}
+	return false
+}
+
+// dispatch runs one client event. Every path ends in sess.finish(), at once
+// or from a service call's continuation.
+func (sess *session) dispatch(ev *protocol.ClientEvent, valid bool) {
+	if !valid {
+		sess.reply(&protocol.Reply{Status: "error", Error: protocol.ErrInvalidEvent})
+		sess.finish()
+		return
+	}
+	switch ev.Event {
+	case "auth":
+		sess.auth(ev)
+	case "subscribe", "message", "unsubscribe":
+		sess.subscriptionEvent(ev)
+	case "ping":
+		data, present := ev.Raw("data")
+		l := sess.l
+		var frame []byte
+		l.scratch, frame = encodeTextFrame(l.scratch[:0], func(b []byte) []byte { return protocol.AppendPong(b, data, present) })
+		sess.write(frame)
+		l.s.metrics.event("ping", "success")
+		sess.finish()
+	default:
+		sess.l.s.metrics.event("unknown", "error")
+		sess.reply(&protocol.Reply{Event: ev.Event, Status: "error", Error: protocol.ErrEventNotFound})
+		sess.finish()
+	}
+}
+
+func (sess *session) fail(event, subName string, extra []protocol.Field, msg string, data json.RawMessage) {
+	sess.reply(&protocol.Reply{Event: event, Status: "error", Error: msg, Subscription: subName, Extra: extra, Data: data})
+	sess.finish()
+}
+
+func (sess *session) auth(ev *protocol.ClientEvent) {
+	s := sess.l.s
+	method, present, isString := ev.String("method")
+	if !present || string(mustRaw(ev, "method")) == "null" {
+		method, isString = "ticket", true
+	}
+	tc := s.cfg.Authentication.Ticket
+	if !isString || method != "ticket" || tc == nil {
+		sess.fail("auth", "", nil, protocol.ErrAuthMethodUnsupported, nil)
+		return
+	}
+	ticket, _, isString := ev.String("ticket")
+	if !isString || ticket == "" {
+		sess.fail("auth", "", nil, protocol.ErrMustSpecifyTicket, nil)
+		return
+	}
+	body := appendObject(nil, []protocol.Field{{Name: "ticket", Value: protocol.AppendJSONString(nil, ticket)}})
+	sess.call("auth", tc.ValidationURL, body, func(res service.Result) {
+		if sess.gone {
+			sess.finish()
+			return
+		}
+		if !res.OK {
+			sess.fail("auth", "", nil, errorOf(res, protocol.ErrAuthFailed), nil)
+			return
+		}
+		fields := make([]protocol.Field, 0, len(tc.AuthFields))
+		for _, f := range tc.AuthFields {
+			v, ok := res.Fields[f]
+			if !ok {
+				// SocketShark crashes the session here; mako keeps it.
+				s.log.Warn("auth reply lacks a configured auth field", "field", f)
+				sess.fail("auth", "", nil, protocol.ErrAuthFailed, nil)
+				return
+			}
+			fields = append(fields, protocol.Field{Name: f, Value: v})
+		}
+		sess.authFields = fields
+		sess.authed = true
+		sess.reply(&protocol.Reply{Event: "auth", Status: "ok"})
+		sess.finish()
+	})
+}
+
+func mustRaw(ev *protocol.ClientEvent, key string) json.RawMessage {
+	r, _ := ev.Raw(key)
+	return r
+}
+
+// subscriptionEvent runs the shared checks of subscribe/message/unsubscribe
+// (spec order), then the event itself.
+func (sess *session) subscriptionEvent(ev *protocol.ClientEvent) {
+	s := sess.l.s
+	name, present, isString := ev.String("subscription")
+	echo := ""
+	if isString {
+		echo = name
+	}
+	if present && !isString {
+		sess.fail(ev.Event, "", nil, protocol.ErrInvalidSubscription, nil)
+		return
+	}
+	svcName, topic, found := strings.Cut(name, ".")
+	if !found || svcName == "" || topic == "" {
+		sess.fail(ev.Event, echo, nil, protocol.ErrInvalidSubscription, nil)
+		return
+	}
+	svc := s.services[svcName]
+	if svc == nil {
+		sess.fail(ev.Event, echo, nil, protocol.ErrInvalidService, nil)
+		return
+	}
+	existing := sess.subs[name]
+	var extra []protocol.Field
+	if existing != nil {
+		extra = existing.extra
+	} else {
+		for _, f := range svc.cfg.ExtraFields {
+			if v, ok := ev.Raw(f); ok {
+				extra = append(extra, protocol.Field{Name: f, Value: v})
+			}
+		}
+	}
+	if ev.Event == "subscribe" && svc.cfg.RequiresAuth() && !sess.authed {
+		sess.fail(ev.Event, echo, extra, protocol.ErrAuthRequired, nil)
+		return
+	}
+	switch {
+	case ev.Event == "subscribe" && existing != nil:
+		sess.fail(ev.Event, echo, extra, protocol.ErrAlreadySubscribed, nil)
+	case ev.Event != "subscribe" && existing == nil:
+		sess.fail(ev.Event, echo, extra, protocol.ErrSubscriptionNotFound, nil)
+	case ev.Event == "subscribe":
+		if len(sess.subs) >= s.cfg.Limits.MaxSubscriptions {
+			s.log.Warn("subscription refused: session limit", "limit", s.cfg.Limits.MaxSubscriptions)
+			sess.fail(ev.Event, echo, extra, protocol.ErrUnhandled, nil)
+			return
+		}
+		sess.subscribe(newSubscription(sess, svc, name, extra))
+	case ev.Event == "message":
+		data, ok := ev.Raw("data")
+		if !ok {
+			data = json.RawMessage("null")
+		}
+		sess.message(existing, data)
+	default:
+		sess.unsubscribe(existing)
+	}
+}
+
+func (sess *session) subscribe(sub *subscription) {
+	c := sub.svc.cfg
+	sess.call(sub.svc.name, c.Authorizer, sub.body(nil), func(res service.Result) {
+		if sess.gone {
+			sess.finish()
+			return
+		}
+		if !res.OK {
+			sess.fail("subscribe", sub.name, sub.extra, errorOf(res, protocol.ErrUnauthorized), dataOf(res))
+			return
+		}
+		sub.authzFields = pickFields(res.Fields, c.AuthorizerFields)
+		// Start receiving the channel; messages from now on are held.
+		sub.pending = true
+		sess.l.hold(sub, func(err error) {
+			if sess.gone {
+				sess.l.release(sub)
+				sess.finish()
+				return
+			}
+			if err != nil {
+				sess.l.s.log.Warn("broker subscribe failed", "subscription", sub.name, "cause", err.Error())
+				sess.l.release(sub)
+				sess.fail("subscribe", sub.name, sub.extra, protocol.ErrServiceUnavailable, nil)
+				return
+			}
+			sess.beforeSubscribe(sub)
+		})
+	})
+}
+
+func (sess *session) beforeSubscribe(sub *subscription) {
+	sess.call(sub.svc.name, sub.svc.cfg.BeforeSubscribe, sub.body(nil), func(res service.Result) {
+		if sess.gone {
+			sess.l.release(sub)
+			sess.finish()
+			return
+		}
+		if !res.OK {
+			sess.l.release(sub)
+			sub.held = nil
+			sess.fail("subscribe", sub.name, sub.extra, errorOf(res, protocol.ErrUnhandled), dataOf(res))
+			return
+		}
+		if sess.subs == nil {
+			sess.subs = make(map[string]*subscription)
+		}
+		sess.subs[sub.name] = sub
+		sub.pending = false
+		// The reply passes the same checks as a published message, so its
+		// options.order seeds the order state.
+		now := sess.l.s.clock.Now()
+		if sub.admit(res.Fields, protocol.ParseOptions(res.Fields["options"]), now) {
+			sess.reply(&protocol.Reply{Event: "subscribe", Status: "ok", Subscription: sub.name, Extra: sub.extra, Data: dataOf(res)})
+		}
+		held := sub.held
+		sub.held = nil
+		for _, m := range held {
+			sub.offer(m, now, false)
+		}
+		sub.startTimers(now)
+		sess.call(sub.svc.name, sub.svc.cfg.OnSubscribe, sub.body(nil), func(service.Result) { sess.finish() })
+	})
+}
+
+func (sess *session) message(sub *subscription, data json.RawMessage) {
+	url := sub.svc.cfg.OnMessage
+	if url == "" {
+		sess.l.s.metrics.event("message", "success")
+		sess.finish()
+		return
+	}
+	sess.call(sub.svc.name, url, sub.body(data), func(res service.Result) {
+		switch {
+		case sess.gone:
+			sess.finish()
+		case !res.OK:
+			sess.fail("message", sub.name, sub.extra, errorOf(res, protocol.ErrUnhandled), dataOf(res))
+		default:
+			if res.Data != nil {
+				sess.reply(&protocol.Reply{Event: "message", Status: "ok", Subscription: sub.name, Extra: sub.extra, Data: res.Data})
+			} else {
+				sess.l.s.metrics.event("message", "success")
+			}
+			sess.finish()
+		}
+	})
+}
+
+func (sess *session) unsubscribe(sub *subscription) {
+	c := sub.svc.cfg
+	sess.call(sub.svc.name, c.BeforeUnsubscribe, sub.body(nil), func(res service.Result) {
+		if sess.gone {
+			sess.finish()
+			return
+		}
+		if !res.OK {
+			sess.fail("unsubscribe", sub.name, sub.extra, errorOf(res, protocol.ErrUnhandled), dataOf(res))
+			return
+		}
+		sess.endSub(sub)
+		sess.reply(&protocol.Reply{Event: "unsubscribe", Status: "ok", Subscription: sub.name, Extra: sub.extra, Data: dataOf(res)})
+		sess.call(sub.svc.name, c.OnUnsubscribe, sub.body(nil), func(service.Result) { sess.finish() })
+	})
+}
+
+// endSub removes a confirmed subscription: index, timers, session map.
+func (sess *session) endSub(sub *subscription) {
+	if sub.ended {
+		return
+	}
+	sub.ended = true
+	sub.stopTimers()
+	sess.l.release(sub)
+	delete(sess.subs, sub.name)
+}
+
+// revoke ends a subscription whose re-authorization failed, telling the
+// client (SocketShark loses this event when unsubscribe callbacks are set;
+// mako does not).
+func (sess *session) revoke(sub *subscription, msg string) {
+	sess.endSub(sub)
+	sub.unsubscribeCallbacks(func(before service.Result) {
+		sess.reply(&protocol.Reply{Event: "unsubscribe", Error: msg, Subscription: sub.name, Extra: sub.extra, Data: dataOf(before)})
+	}, sess.finish)
+}
+
+// pickFields keeps the configured names present in a reply, in config order.
+func pickFields(reply map[string]json.RawMessage, names []string) []protocol.Field {
+	var out []protocol.Field
+	for _, n := range names {
+		if v, ok := reply[n]; ok {
+			out = append(out, protocol.Field{Name: n, Value: v})
+		}
+	}
+	return out
+}
+
+// appendObject encodes fields as one JSON object; a later field with the
+// same name overwrites an earlier one (the spec's "later sources win").
+func appendObject(dst []byte, fields []protocol.Field) []byte {
+	dst = append(dst, '{')
+	first := true
+	for i, f := range fields {
+		shadowed := false
+		for _, g := range fields[i+1:] {
+			if g.Name == f.Name {
+				shadowed = true
+				break
+			}
+		}
+		if shadowed {
+			continue
+		}
+		if !first {
+			dst = append(dst, ',')
+		}
+		first = false
+		dst = protocol.AppendJSONString(dst, f.Name)
+		dst = append(dst, ':')
+		dst = append(dst, f.Value...)
+	}
+	return append(dst, '}')
+}

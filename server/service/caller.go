@@ -1,0 +1,428 @@
+// Package service calls services' HTTP endpoints the way SocketShark does
+// (../../../shared/spec/protocol.md, "HTTP calls to services") and runs those
+// calls on a bounded pool so that an event loop never waits for a service.
+package service
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	gojson "github.com/goccy/go-json"
+	"github.com/valyala/fasthttp"
+
+	"mako/config"
+)
+
+// Unavailable is the error a call reports when every try failed, as
+// SocketShark's http_post does.
+const Unavailable = "Service unavailable."
+
+// Result is a service's reply, decoded once so callers only pick fields.
+type Result struct {
+	// OK is true when the reply's "status" is the string "ok".
+	OK bool
+	// Error is the reply's "error" when it is a non-empty string, and
+	// Unavailable when every try failed; "" otherwise.
+	Error string
+	// Data is the reply's "data" verbatim (JSON null included), nil when
+	// the key is absent.
+	Data json.RawMessage
+	// Fields holds every top-level key of the reply, for authorizer_fields
+	// and auth_fields. Nil when Unavailable or Broken.
+	Fields map[string]json.RawMessage
+	// Unavailable is set when every try failed; the reply then counts as
+	// {"status":"error","error":"Service unavailable."}.
+	Unavailable bool
+	// Broken is set when a 2xx reply is not a JSON object; the client gets
+	// "Unhandled exception." for the event.
+	Broken bool
+}
+
+// Caller is the seam between the session logic and the services, so the
+// server can be tested against httptest servers or something else entirely.
+type Caller interface {
+	Call(ctx context.Context, url string, body []byte) Result
+}
+
+// Options configures an HTTPCaller. Zero values get SocketShark's defaults
+// where a zero would be harmful (no timeout, no try).
+type Options struct {
+	// Timeout bounds one try (dial, write and read). Default 15s.
+	Timeout time.Duration
+	// Tries is the number of tries per call. Default 3.
+	Tries int
+	// Wait is the pause between tries (0 = none).
+	Wait time.Duration
+	// CAFile is a PEM bundle trusted for https URLs on top of the system
+	// roots.
+	CAFile string
+	// RateLimitHeaders are read, in order, on HTTP 429 for the seconds to
+	// wait before the next try.
+	RateLimitHeaders []string
+	// Logger receives a warning per failed try. Nil discards.
+	Logger *slog.Logger
+	// Sleep waits between tries; tests replace it to record the waits
+	// instead of spending them. Default: a timer that ctx can cut short.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// HTTPCaller calls services over HTTP/1.1 with keep-alive connections.
+// It is safe for concurrent use.
+type HTTPCaller struct {
+	timeout    time.Duration
+	tries      int
+	wait       time.Duration
+	rateLimits []string
+	log        *slog.Logger
+	sleep      func(ctx context.Context, d time.Duration) error
+	tlsConfig  *tls.Config
+
+	mu      sync.Mutex
+	clients map[string]*fasthttp.HostClient // by scheme://host
+
+	// targets caches what each URL needs per call (host client, clean URI,
+	// auth header, redacted form): service URLs come from the config, so
+	// the set is small and parsing once keeps the hot path allocation-light.
+	targets  sync.Map // string -> *target
+	ntargets atomic.Int32
+}
+
+// maxTargets bounds the URL cache should URLs ever come from somewhere
+// other than the config; past it URLs are parsed per call.
+const maxTargets = 4096
+
+type target struct {
+	hc       *fasthttp.HostClient
+	uri      string // the URL without user info
+	auth     string // "Basic …" from the URL's user info, or ""
+	redacted string // for logs
+	err      error
+}
+
+// FromConfig builds an HTTPCaller from the config's http block.
+func FromConfig(c config.HTTP, log *slog.Logger) (*HTTPCaller, error) {
+	return NewHTTPCaller(Options{
+		Timeout:          c.Timeout.Duration(),
+		Tries:            c.Tries,
+		Wait:             c.Wait.Duration(),
+		CAFile:           c.CAFile,
+		RateLimitHeaders: c.RateLimitResetHeaderNames,
+		Logger:           log,
+	})
+}
+
+// NewHTTPCaller returns a caller; it fails only when CAFile cannot be used.
+func NewHTTPCaller(o Options) (*HTTPCaller, error) {
+	c := &HTTPCaller{
+		timeout:    o.Timeout,
+		tries:      o.Tries,
+		wait:       max(o.Wait, 0),
+		rateLimits: append([]string(nil), o.RateLimitHeaders...),
+		log:        o.Logger,
+		sleep:      o.Sleep,
+		clients:    make(map[string]*fasthttp.HostClient),
+	}
+	if c.timeout <= 0 {
+		c.timeout = 15 * time.Second
+	}
+	if c.tries <= 0 {
+		c.tries = 3
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	if c.sleep == nil {
+		c.sleep = sleepCtx
+	}
+	if o.CAFile != "" {
+		pem, err := os.ReadFile(o.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("http.ca_file: %w", err)
+		}
+		roots, err := x509.SystemCertPool()
+		if err != nil || roots == nil {
+			roots = x509.NewCertPool()
+		}
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("http.ca_file: %s holds no PEM certificate", o.CAFile)
+		}
+		c.tlsConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	}
+	return c, nil
+}
+
+// Close drops idle keep-alive connections. Calls in flight are unaffected.
+func (c *HTTPCaller) Close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, hc := range c.clients {
+		hc.CloseIdleConnections()
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Call POSTs body to url and returns the decoded reply. body must not change
+// until Call returns (it is sent without a copy).
+//
+// fasthttp cannot abort a request in flight, so ctx is honoured between
+// tries and caps each try's timeout at ctx's deadline; a cancelled ctx ends
+// the call as Unavailable.
+func (c *HTTPCaller) Call(ctx context.Context, url string, body []byte) Result {
+	t := c.target(url)
+	if t.err != nil {
+		c.log.Warn("service call failed", "url", t.redacted, "error", t.err)
+		return unavailable()
+	}
+
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI(t.uri)
+	req.Header.SetMethod(fasthttp.MethodPost)
+	req.Header.SetContentType("application/json")
+	if t.auth != "" {
+		req.Header.Set(fasthttp.HeaderAuthorization, t.auth)
+	}
+	req.SetBodyRaw(body)
+
+	wait := c.wait
+	for try := 1; try <= c.tries; try++ {
+		if try > 1 {
+			if err := c.sleep(ctx, wait); err != nil {
+				c.log.Warn("service call abandoned", "url", t.redacted, "try", try, "error", err)
+				return unavailable()
+			}
+		}
+		wait = c.wait
+		err := c.do(ctx, t, req, resp)
+		if err != nil {
+			c.log.Warn("service call failed", "url", t.redacted, "try", try, "tries", c.tries, "error", err)
+			if ctx.Err() != nil {
+				return unavailable()
+			}
+			continue
+		}
+		status := resp.StatusCode()
+		if status == fasthttp.StatusTooManyRequests {
+			wait = c.rateLimitWait(resp)
+			c.log.Warn("service call failed", "url", t.redacted, "try", try, "tries", c.tries, "status", status, "wait", wait)
+			continue
+		}
+		if status < 200 || status > 299 {
+			c.log.Warn("service call failed", "url", t.redacted, "try", try, "tries", c.tries, "status", status)
+			continue
+		}
+		r := decode(resp.Body())
+		if r.Broken {
+			c.log.Warn("service reply is not a JSON object", "url", t.redacted, "status", status)
+		}
+		return r
+	}
+	return unavailable()
+}
+
+func unavailable() Result { return Result{Error: Unavailable, Unavailable: true} }
+
+// do runs one try. A server may close an idle keep-alive connection just as
+// it is reused; fasthttp never retries a POST, so that case is retried here
+// at once on a fresh connection instead of costing the caller a try and a
+// Wait.
+func (c *HTTPCaller) do(ctx context.Context, t *target, req *fasthttp.Request, resp *fasthttp.Response) error {
+	timeout := c.timeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(dl))
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if timeout <= 0 {
+		return context.DeadlineExceeded
+	}
+	req.SetTimeout(timeout)
+	err := t.hc.Do(req, resp)
+	if err != nil && isStale(err) {
+		// The other idle connections to this host are most likely dead too
+		// (the server restarted or its idle timeout passed): drop them so
+		// the retry dials rather than drawing another corpse.
+		// t.hc.CloseIdleConnections()
+		err = t.hc.Do(req, resp)
+	}
+	return err
+}
+
+// isStale reports the errors a reused connection that the server already
+// closed produces: EOF before the first response byte, or a reset/broken
+// pipe while writing.
+func isStale(err error) bool {
+	return errors.Is(err, fasthttp.ErrConnectionClosed) || errors.Is(err, io.EOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// rateLimitWait reads the first present rate-limit header: seconds in
+// 0..3600, anything else falls back to Wait.
+func (c *HTTPCaller) rateLimitWait(resp *fasthttp.Response) time.Duration {
+	for _, name := range c.rateLimits {
+		vs := resp.Header.PeekAll(name)
+		if len(vs) == 0 {
+			continue
+		}
+		s, err := strconv.ParseFloat(strings.TrimSpace(string(vs[0])), 64)
+		if err != nil || math.IsNaN(s) || s < 0 || s > 3600 {
+			return c.wait
+		}
+		return time.Duration(s * float64(time.Second))
+	}
+	return c.wait
+}
+
+// decode turns a 2xx body into a Result; anything but a JSON object is
+// Broken.
+func decode(body []byte) Result {
+	b := bytes.TrimLeft(body, " \t\r\n")
+	if len(b) == 0 || b[0] != '{' {
+		return Result{Broken: true}
+	}
+	var m map[string]json.RawMessage
+	if err := gojson.Unmarshal(body, &m); err != nil || m == nil {
+		return Result{Broken: true}
+	}
+	r := Result{Fields: m, Data: m["data"]}
+	r.OK = jsonString(m["status"]) == "ok"
+	r.Error = jsonString(m["error"])
+	return r
+}
+
+// jsonString returns raw's value when it is a JSON string, "" otherwise.
+func jsonString(raw json.RawMessage) string {
+	if len(raw) < 2 || raw[0] != '"' {
+		return ""
+	}
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1 : len(raw)-1])
+	}
+	var s string
+	if gojson.Unmarshal(raw, &s) != nil {
+		return ""
+	}
+	return s
+}
+
+func (c *HTTPCaller) target(raw string) *target {
+	if v, ok := c.targets.Load(raw); ok {
+		return v.(*target)
+	}
+	t := c.newTarget(raw)
+	if c.ntargets.Load() < maxTargets {
+		if v, loaded := c.targets.LoadOrStore(raw, t); loaded {
+			return v.(*target)
+		}
+		c.ntargets.Add(1)
+	}
+	return t
+}
+
+func (c *HTTPCaller) newTarget(raw string) *target {
+	// redact, not raw, even when no user info parses: a password holding
+	// an unescaped "/" makes url.Parse see it as part of the path.
+	t := &target{redacted: redact(raw)}
+	u, err := url.Parse(raw)
+	if err != nil {
+		// url.Error quotes the URL, credentials included.
+		t.err = errors.New("invalid URL")
+		return t
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		t.err = errors.New("URL must be http:// or https:// with a host")
+		return t
+	}
+	if u.User != nil {
+		// As aiohttp: the URL's (decoded) user info becomes Basic auth.
+		pw, _ := u.User.Password()
+		t.auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(u.User.Username()+":"+pw))
+		clean := *u
+		clean.User = nil
+		t.uri = clean.String()
+		red := *u
+		red.User = url.User("xxxxx")
+		t.redacted = red.String()
+	} else {
+		t.uri = raw
+	}
+	t.hc = c.hostClient(u.Scheme, u.Host)
+	return t
+}
+
+func (c *HTTPCaller) hostClient(scheme, host string) *fasthttp.HostClient {
+	key := scheme + "://" + host
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if hc, ok := c.clients[key]; ok {
+		return hc
+	}
+	isTLS := scheme == "https"
+	hc := &fasthttp.HostClient{
+		Addr:      fasthttp.AddMissingPort(host, isTLS),
+		IsTLS:     isTLS,
+		TLSConfig: c.tlsConfig,
+		Name:      "mako",
+		// Retries are ours (tries, wait, stale connections); fasthttp's own
+		// would double them.
+		MaxIdemponentCallAttempts: 1,
+		// Past the per-host connection cap a call waits for a connection
+		// rather than failing at once.
+		MaxConnWaitTimeout: c.timeout,
+		// The service URL's path is sent as configured.
+		DisablePathNormalizing: true,
+		// fasthttp dials IPv4 only by default.
+		DialDualStack: true,
+	}
+	c.clients[key] = hc
+	return hc
+}
+
+// redact hides a URL's user info for logs. It works on the raw string so a
+// URL that does not parse is hidden too; it errs toward hiding: everything
+// between "://" and the last "@" goes.
+func redact(raw string) string {
+	i := strings.Index(raw, "://")
+	if i < 0 {
+		i = -3
+	}
+	rest := raw[i+3:]
+	at := strings.LastIndexByte(rest, '@')
+	if at < 0 {
+		return raw
+	}
+	return raw[:i+3] + "xxxxx" + rest[at:]
+}

@@ -1,0 +1,177 @@
+package service
+
+import (
+	"context"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+)
+
+// Pool runs service calls for the event loops. Submit never blocks, so a
+// loop hands a call over and moves on; the pool bounds the calls in flight
+// overall (workers) and per service (perService), so a reconnect storm
+// queues here instead of flattening a backend.
+//
+// Goroutines exist only while there is work: one per running fn, started on
+// demand up to the limits and gone when nothing is queued, so an idle server
+// holds none. Services waiting for a free worker take turns (round robin),
+// so one busy service cannot starve the others.
+//
+// Close does not stop Submit: shutdown submits the close callbacks of every
+// session after deciding to stop, and those must still run. Close only
+// waits for the queue to drain.
+type Pool struct {
+	workers, perService int
+
+	mu       sync.Mutex
+	running  int
+	queued   int
+	services map[string]*serviceQueue // kept when empty: names come from the config
+	runnable fifo[*serviceQueue]      // services with queued fns and room under perService
+	idle     chan struct{}            // closed when running and queued reach 0; nil unless Close waits
+}
+
+type serviceQueue struct {
+	name     string
+	fns      fifo[func()]
+	running  int
+	runnable bool // in Pool.runnable
+}
+
+// NewPool returns a pool running at most workers fns at once and at most
+// perService of one service. workers < 1 counts as 1; perService < 1 or
+// above workers counts as workers.
+func NewPool(workers, perService int) *Pool {
+	workers = max(workers, 1)
+	if perService < 1 || perService > workers {
+		perService = workers
+	}
+	return &Pool{workers: workers, perService: perService, services: make(map[string]*serviceQueue)}
+}
+
+// Submit queues fn for service and returns at once. The queue is unbounded
+// and in memory; fns of one service start in submit order. It still queues
+// after Close has begun (see Pool).
+func (p *Pool) Submit(service string, fn func()) {
+	p.mu.Lock()
+	s := p.services[service]
+	if s == nil {
+		s = &serviceQueue{name: service}
+		p.services[service] = s
+	}
+	s.fns.push(fn)
+	p.queued++
+	p.markRunnable(s)
+	s, fn = p.nextLocked()
+	p.mu.Unlock()
+	if fn != nil {
+		go p.run(s, fn)
+	}
+}
+
+// markRunnable queues s for a worker when it has work and room.
+func (p *Pool) markRunnable(s *serviceQueue) {
+	if !s.runnable && s.fns.len() > 0 && s.running < p.perService {
+		s.runnable = true
+		p.runnable.push(s)
+	}
+}
+
+// nextLocked takes the next fn to start when a worker slot is free, or
+// returns nil fn.
+func (p *Pool) nextLocked() (*serviceQueue, func()) {
+	if p.running >= p.workers || p.runnable.len() == 0 {
+		return nil, nil
+	}
+	s := p.runnable.pop()
+	s.runnable = false
+	fn := s.fns.pop()
+	s.running++
+	p.running++
+	p.queued--
+	p.markRunnable(s) // to the back: services take turns
+	return s, fn
+}
+
+// run executes fn and then whatever is next, so a burst reuses goroutines
+// instead of spawning one per fn.
+func (p *Pool) run(s *serviceQueue, fn func()) {
+	for fn != nil {
+		p.call(s.name, fn)
+		p.mu.Lock()
+		s.running--
+		p.running--
+		p.markRunnable(s)
+		s, fn = p.nextLocked()
+		if fn == nil && p.running == 0 && p.queued == 0 && p.idle != nil {
+			close(p.idle)
+			p.idle = nil
+		}
+		p.mu.Unlock()
+	}
+}
+
+// call runs fn so that a panic cannot leak a worker slot: the pool's counts
+// must stay right or every later call of the service would queue forever.
+func (p *Pool) call(service string, fn func()) {
+	defer func() {
+		if v := recover(); v != nil {
+			slog.Error("service pool: task panicked", "service", service, "panic", v, "stack", string(debug.Stack()))
+		}
+	}()
+	fn()
+}
+
+// Close waits until every queued and running fn has finished, or ctx is
+// done (then it returns ctx's error; the remaining fns still run).
+func (p *Pool) Close(ctx context.Context) error {
+	p.mu.Lock()
+	if p.running == 0 && p.queued == 0 {
+		p.mu.Unlock()
+		return nil
+	}
+	if p.idle == nil {
+		p.idle = make(chan struct{})
+	}
+	idle := p.idle
+	p.mu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Stats reports the fns running and those waiting.
+func (p *Pool) Stats() (running, queued int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.running, p.queued
+}
+
+// fifo is a slice-backed queue whose consumed head is reclaimed once it is
+// half the slice, so a long-lived queue does not grow without bound.
+type fifo[T any] struct {
+	items []T
+	head  int
+}
+
+func (q *fifo[T]) len() int { return len(q.items) - q.head }
+
+func (q *fifo[T]) push(v T) { q.items = append(q.items, v) }
+
+func (q *fifo[T]) pop() T {
+	var zero T
+	v := q.items[q.head]
+	q.items[q.head] = zero
+	q.head++
+	if q.head == len(q.items) {
+		q.items, q.head = q.items[:0], 0
+	} else if q.head >= 32 && q.head*2 >= len(q.items) {
+		n := copy(q.items, q.items[q.head:])
+		clear(q.items[n:])
+		q.items, q.head = q.items[:n], 0
+	}
+	return v
+}

@@ -1,0 +1,211 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	json "github.com/goccy/go-json"
+	"github.com/panjf2000/gnet/v2"
+
+	"mako/protocol"
+	"mako/server/service"
+	"mako/server/ws"
+)
+
+// session is one WebSocket connection's state, owned by its loop.
+type session struct {
+	l     *loop
+	c     gnet.Conn
+	state connState
+	dec   ws.Decoder
+	timer timer // handshake deadline, then ping / pong deadline
+
+	awaitingPong bool
+	pingSentAt   time.Time
+
+	authed     bool
+	authFields []protocol.Field // the configured auth_fields, from the last successful auth
+
+	subs map[string]*subscription // confirmed subscriptions
+
+	queue  []queued
+	busy   bool // an event is in progress (possibly waiting on a service call)
+	inPump bool
+
+	gone     bool // the socket is closed; close steps pending or running
+	finished bool // close steps done
+}
+
+// queued is a client event waiting its turn, or an internal task (e.g. a
+// re-authorization) that must not interleave with client events.
+type queued struct {
+	ev    protocol.ClientEvent
+	valid bool
+	task  func()
+}
+
+func newSession(l *loop, c gnet.Conn) *session {
+	sess := &session{l: l, c: c, state: stHandshake}
+	sess.timer = newTimer(sess.onTimer)
+	return sess
+}
+
+// enqueue appends an event and runs it when the session is idle.
+func (sess *session) enqueue(q queued) {
+	if sess.gone {
+		return
+	}
+	if len(sess.queue) >= sess.l.s.cfg.Limits.MaxQueuedEvents {
+		sess.l.s.log.Warn("closing connection: too many queued events", "limit", sess.l.s.cfg.Limits.MaxQueuedEvents)
+		sess.closeWith(ws.ClosePolicyViolation, "too many queued events")
+		return
+	}
+	sess.queue = append(sess.queue, q)
+	sess.pump()
+}
+
+// pump starts queued events while the session is idle. Synchronous events
+// call finish inside dispatch; inPump keeps that from recursing.
+func (sess *session) pump() {
+	if sess.inPump {
+		return
+	}
+	sess.inPump = true
+	for !sess.busy && len(sess.queue) > 0 && !sess.gone {
+		q := sess.queue[0]
+		copy(sess.queue, sess.queue[1:])
+		sess.queue[len(sess.queue)-1] = queued{}
+		sess.queue = sess.queue[:len(sess.queue)-1]
+		sess.busy = true
+		if q.task != nil {
+			q.task()
+		} else {
+			sess.dispatch(&q.ev, q.valid)
+		}
+	}
+	sess.inPump = false
+	if !sess.busy && sess.gone && !sess.finished {
+		sess.runCloseSteps()
+	}
+}
+
+// finish ends the event in progress.
+func (sess *session) finish() {
+	sess.busy = false
+	sess.pump()
+}
+
+// onClosed runs when gnet has closed the socket (any reason).
+func (sess *session) onClosed() {
+	if sess.gone {
+		return
+	}
+	wasOpen := sess.state == stOpen || sess.state == stClosing
+	sess.state = stClosed
+	sess.gone = true
+	sess.l.sched.stop(&sess.timer)
+	delete(sess.l.sessions, sess)
+	sess.l.s.metrics.connCount.Add(-1)
+	sess.queue = nil
+	sess.dec.Reset()
+	_ = wasOpen
+	if !sess.busy {
+		sess.runCloseSteps()
+	}
+}
+
+// runCloseSteps ends every remaining subscription with its unsubscribe
+// callbacks (results ignored), then releases the session.
+func (sess *session) runCloseSteps() {
+	sess.busy = true
+	pending := len(sess.subs)
+	if pending == 0 {
+		sess.done()
+		return
+	}
+	for _, sub := range sess.subs {
+		sess.endSub(sub)
+		sub.unsubscribeCallbacks(nil, func() {
+			pending--
+			if pending == 0 {
+				sess.done()
+			}
+		})
+	}
+}
+
+func (sess *session) done() {
+	sess.finished = true
+	sess.subs = nil
+	sess.l.s.sessionDone()
+}
+
+// call runs a service callback on the worker pool and resumes k on this
+// session's loop. A nil url resumes at once with an ok result.
+func (sess *session) call(svc string, url string, body []byte, k func(service.Result)) {
+	if url == "" {
+		k(service.Result{OK: true})
+		return
+	}
+	s, l := sess.l.s, sess.l
+	s.pool.Submit(svc, func() {
+		res := s.caller.Call(context.Background(), url, body)
+		l.execute(func() { k(res) })
+	})
+}
+
+// reply encodes r into a text frame and writes it.
+func (sess *session) reply(r *protocol.Reply) {
+	if sess.state != stOpen {
+		return
+	}
+	l := sess.l
+	var frame []byte
+	l.scratch, frame = encodeTextFrame(l.scratch[:0], func(b []byte) []byte { return protocol.AppendReply(b, r) })
+	sess.write(frame)
+	st := "success"
+	if r.Status == "error" {
+		st = "error"
+	}
+	ev := r.Event
+	if ev == "" {
+		ev = "invalid"
+	}
+	l.s.metrics.event(ev, st)
+}
+
+// encodeTextFrame encodes a payload after room for the largest server
+// header, then writes the header just in front of it: a frame is built in
+// one buffer without copying the payload. buf is dst grown (keep it as
+// scratch); frame is the part to write.
+func encodeTextFrame(dst []byte, enc func([]byte) []byte) (buf, frame []byte) {
+	const room = 10
+	start := len(dst)
+	dst = append(dst, make([]byte, room)...)
+	dst = enc(dst)
+	n := len(dst) - start - room
+	at := start + room - ws.HeaderLen(n)
+	ws.AppendFrameHeader(dst[at:at], ws.OpText, n)
+	return dst, dst[at:]
+}
+
+// errorOf maps a failed callback to the client's error string.
+func errorOf(res service.Result, def string) string {
+	switch {
+	case res.Unavailable:
+		return protocol.ErrServiceUnavailable
+	case res.Broken:
+		return protocol.ErrUnhandled
+	case res.Error != "":
+		return res.Error
+	}
+	return def
+}
+
+// dataOf is a reply's data for the client: absent and null are left out.
+func dataOf(res service.Result) json.RawMessage {
+	if len(res.Data) == 0 || string(res.Data) == "null" {
+		return nil
+	}
+	return res.Data
+}

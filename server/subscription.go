@@ -1,0 +1,340 @@
+package server
+
+import (
+	"math/rand/v2"
+	"time"
+
+	json "github.com/goccy/go-json"
+
+	"mako/protocol"
+	"mako/pubsub"
+	"mako/server/service"
+)
+
+// subscription is one session's hold on service.topic, owned by the loop.
+type subscription struct {
+	sess *session
+	svc  *serviceInfo
+	name string
+
+	extra       []protocol.Field // configured extra fields the client sent
+	variant     string           // extra values joined: subscriptions with equal values share an encoded frame
+	authzFields []protocol.Field // from the last authorizer reply
+
+	pending bool              // provisional: subscribed at the broker, before_subscribe not done
+	held    []*pubsub.Message // messages that arrived while pending
+	ended   bool
+
+	order    protocol.OrderState
+	throttle *throttle // lazily made: most subscriptions never see options.throttle
+
+	reauth    timer
+	heartbeat timer
+}
+
+type throttle struct {
+	state  protocol.ThrottleState
+	timers map[string]*timer
+}
+
+func newSubscription(sess *session, svc *serviceInfo, name string, extra []protocol.Field) *subscription {
+	sub := &subscription{sess: sess, svc: svc, name: name, extra: extra}
+	for _, f := range extra {
+		sub.variant += f.Name + "\x00" + string(f.Value) + "\x00"
+	}
+	sub.reauth = newTimer(sub.onReauth)
+	sub.heartbeat = newTimer(sub.onHeartbeat)
+	return sub
+}
+
+// body is the callback body: subscription, extra fields, authorizer fields,
+// auth fields (later sources overwrite earlier), plus data for on_message.
+func (sub *subscription) body(data json.RawMessage) []byte {
+	fields := make([]protocol.Field, 0, 1+len(sub.extra)+len(sub.authzFields)+len(sub.sess.authFields)+1)
+	fields = append(fields, protocol.Field{Name: "subscription", Value: protocol.AppendJSONString(nil, sub.name)})
+	fields = append(fields, sub.extra...)
+	fields = append(fields, sub.authzFields...)
+	fields = append(fields, sub.sess.authFields...)
+	if data != nil {
+		fields = append(fields, protocol.Field{Name: "data", Value: data})
+	}
+	return appendObject(nil, fields)
+}
+
+// filterOK applies filter_fields: an extra field must equal the
+// subscription's value, any other the session's auth field.
+func (sub *subscription) filterOK(fields map[string]json.RawMessage) bool {
+	for _, name := range sub.svc.cfg.FilterFields {
+		v, ok := fields[name]
+		if !ok {
+			continue
+		}
+		var want json.RawMessage
+		if sub.svc.isExtra(name) {
+			want = fieldValue(sub.extra, name)
+		} else {
+			want = fieldValue(sub.sess.authFields, name)
+		}
+		if want == nil {
+			want = json.RawMessage("null")
+		}
+		if !protocol.JSONEqual(v, want) {
+			return false
+		}
+	}
+	return true
+}
+
+func fieldValue(fs []protocol.Field, name string) json.RawMessage {
+	for i := range fs {
+		if fs[i].Name == name {
+			return fs[i].Value
+		}
+	}
+	return nil
+}
+
+// admit runs filter and order checks and opens a throttle window when the
+// options ask for one; false means drop. It is used for the before_subscribe
+// reply, whose throttle window is always fresh.
+func (sub *subscription) admit(fields map[string]json.RawMessage, o protocol.Options, now time.Time) bool {
+	if !sub.filterOK(fields) || !sub.order.Accept(&o) {
+		return false
+	}
+	if !o.HasThrottle {
+		return true
+	}
+	d, _ := sub.throttleOffer(&o, now, nil)
+	return d == protocol.SendNow
+}
+
+// offer runs the per-subscription checks on a published message and writes
+// it, now or at the end of a throttle window. live messages carry the full
+// timing fields; held ones get sent_at only.
+func (sub *subscription) offer(m *pubsub.Message, now time.Time, live bool) {
+	p := m.Pub
+	if !sub.filterOK(p.Fields) || !sub.order.Accept(&p.Options) {
+		return
+	}
+	if p.Options.HasThrottle {
+		if d, _ := sub.throttleOffer(&p.Options, now, m); d != protocol.SendNow {
+			return
+		}
+	}
+	if live {
+		sub.sess.write(sub.sess.l.liveFrame(sub, m, now))
+		return
+	}
+	sub.sendLate(m, now)
+}
+
+// sendLate writes a message with only sent_at (held or throttled).
+func (sub *subscription) sendLate(m *pubsub.Message, now time.Time) {
+	l := sub.sess.l
+	var frame []byte
+	l.scratch, frame = encodeTextFrame(l.scratch[:0], func(b []byte) []byte {
+		return protocol.AppendMessage(b, sub.name, m.Pub.Data, sub.extra, protocol.Timing{SentAt: now})
+	})
+	sub.sess.write(frame)
+}
+
+func (sub *subscription) throttleOffer(o *protocol.Options, now time.Time, m *pubsub.Message) (protocol.ThrottleDecision, time.Time) {
+	if sub.throttle == nil {
+		sub.throttle = &throttle{timers: make(map[string]*timer)}
+	}
+	var msg any
+	if m != nil {
+		msg = m
+	}
+	d, end, newWindow := sub.throttle.state.Offer(o.ThrottleKey, o.ThrottleDuration(), now, msg)
+	if newWindow {
+		sub.armThrottle(o.ThrottleKey, end)
+	}
+	return d, end
+}
+
+func (sub *subscription) armThrottle(key string, at time.Time) {
+	t := sub.throttle.timers[key]
+	if t == nil {
+		t = new(timer)
+		*t = newTimer(func() { sub.onThrottle(key) })
+		sub.throttle.timers[key] = t
+	}
+	sub.sess.l.sched.set(t, at)
+}
+
+// onThrottle ends a window: the pending message (if any) goes out and a new
+// window opens; an empty window closes.
+func (sub *subscription) onThrottle(key string) {
+	now := sub.sess.l.s.clock.Now()
+	msg, ok, next := sub.throttle.state.Expire(key, now)
+	if !ok {
+		delete(sub.throttle.timers, key)
+		return
+	}
+	sub.sess.l.sched.set(sub.throttle.timers[key], next)
+	if m, isMsg := msg.(*pubsub.Message); isMsg && !sub.ended {
+		sub.sendLate(m, now)
+	}
+}
+
+func (sub *subscription) startTimers(now time.Time) {
+	c := sub.svc.cfg
+	if c.AuthorizationRenewalPeriod > 0 && c.Authorizer != "" {
+		sub.sess.l.sched.set(&sub.reauth, now.Add(sub.renewalDelay()))
+	}
+	if c.HeartbeatPeriod > 0 && c.OnHeartbeat != "" {
+		first := time.Duration(rand.Float64() * float64(c.HeartbeatPeriod.Duration()))
+		sub.sess.l.sched.set(&sub.heartbeat, now.Add(first))
+	}
+}
+
+// renewalDelay is period − random(0, jitter).
+func (sub *subscription) renewalDelay() time.Duration {
+	c := sub.svc.cfg
+	return c.AuthorizationRenewalPeriod.Duration() - time.Duration(rand.Float64()*float64(c.AuthorizationRenewalJitter.Duration()))
+}
+
+func (sub *subscription) stopTimers() {
+	sched := &sub.sess.l.sched
+	sched.stop(&sub.reauth)
+	sched.stop(&sub.heartbeat)
+	if sub.throttle != nil {
+		for _, t := range sub.throttle.timers {
+			sched.stop(t)
+		}
+		sub.throttle = nil
+	}
+}
+
+// onReauth queues the re-authorization behind the session's client events,
+// so it never interleaves with an unsubscribe of the same subscription.
+func (sub *subscription) onReauth() {
+	sess := sub.sess
+	sess.enqueue(queued{task: func() {
+		if sub.ended {
+			sess.finish()
+			return
+		}
+		c := sub.svc.cfg
+		sess.call(sub.svc.name, c.Authorizer, sub.body(nil), func(res service.Result) {
+			if sub.ended {
+				sess.finish()
+				return
+			}
+			if !res.OK {
+				sess.revoke(sub, errorOf(res, protocol.ErrUnauthorized))
+				return
+			}
+			fields := pickFields(res.Fields, c.AuthorizerFields)
+			changed := !sameFields(fields, sub.authzFields)
+			sub.authzFields = fields
+			if !changed || c.OnAuthorizationChange == "" {
+				sub.sess.l.sched.set(&sub.reauth, sess.l.s.clock.Now().Add(sub.renewalDelay()))
+				sess.finish()
+				return
+			}
+			sess.call(sub.svc.name, c.OnAuthorizationChange, sub.body(nil), func(res service.Result) {
+				if sub.ended {
+					sess.finish()
+					return
+				}
+				if !res.OK {
+					sess.revoke(sub, errorOf(res, protocol.ErrUnauthorized))
+					return
+				}
+				sub.sess.l.sched.set(&sub.reauth, sess.l.s.clock.Now().Add(sub.renewalDelay()))
+				sess.finish()
+			})
+		})
+	}})
+}
+
+// onHeartbeat posts the body to on_heartbeat; errors are only logged, so it
+// does not wait its turn behind client events.
+func (sub *subscription) onHeartbeat() {
+	if sub.ended {
+		return
+	}
+	c := sub.svc.cfg
+	s := sub.sess.l.s
+	sub.sess.l.sched.set(&sub.heartbeat, s.clock.Now().Add(c.HeartbeatPeriod.Duration()))
+	name := sub.name
+	sub.sess.call(sub.svc.name, c.OnHeartbeat, sub.body(nil), func(res service.Result) {
+		if !res.OK {
+			s.log.Warn("heartbeat failed", "subscription", name, "cause", errorOf(res, "error reply"))
+		}
+	})
+}
+
+// unsubscribeCallbacks calls before_unsubscribe, then mid (with its result,
+// may be nil), then on_unsubscribe, then k.
+func (sub *subscription) unsubscribeCallbacks(mid func(service.Result), k func()) {
+	sess, c := sub.sess, sub.svc.cfg
+	sess.call(sub.svc.name, c.BeforeUnsubscribe, sub.body(nil), func(res service.Result) {
+		if mid != nil {
+			mid(res)
+		}
+		sess.call(sub.svc.name, c.OnUnsubscribe, sub.body(nil), func(service.Result) { k() })
+	})
+}
+
+func sameFields(a, b []protocol.Field) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Name != b[i].Name || !protocol.JSONEqual(a[i].Value, b[i].Value) {
+			return false
+		}
+	}
+	return true
+}
+
+// deliver runs on the loop for each message of a channel it holds.
+func (l *loop) deliver(m *pubsub.Message) {
+	e := l.index[m.Channel]
+	if e == nil {
+		return
+	}
+	now := l.s.clock.Now()
+	l.variants = l.variants[:0]
+	for _, sub := range e.subs {
+		target := sub
+		if m.Pub.Subscription != m.Channel {
+			// The channel only selects candidates; delivery is under the
+			// payload's subscription.
+			if target = sub.sess.subs[m.Pub.Subscription]; target == nil {
+				continue
+			}
+		}
+		switch {
+		case target.ended || target.sess.gone:
+		case target.pending:
+			target.held = append(target.held, m)
+		default:
+			target.offer(m, now, true)
+		}
+	}
+}
+
+// liveFrame returns the encoded frame of m for sub's extra-fields variant,
+// encoding it the first time the variant is seen in this delivery.
+func (l *loop) liveFrame(sub *subscription, m *pubsub.Message, now time.Time) []byte {
+	for i := range l.variants {
+		if l.variants[i].key == sub.variant {
+			return l.variants[i].frame
+		}
+	}
+	t := protocol.Timing{ReceivedAt: m.ReceivedAt, QueueSize: m.QueueSize, SentAt: now, PublishedAt: m.Pub.PublishedAt}
+	// Reuse a previous delivery's buffer when there is one.
+	var buf []byte
+	if n := len(l.variants); n < cap(l.variants) {
+		buf = l.variants[:n+1][n].buf[:0]
+	}
+	buf, frame := encodeTextFrame(buf, func(b []byte) []byte {
+		return protocol.AppendMessage(b, sub.name, m.Pub.Data, sub.extra, t)
+	})
+	l.variants = append(l.variants, variant{key: sub.variant, buf: buf, frame: frame})
+	return frame
+}

@@ -1,0 +1,370 @@
+package ws
+
+import (
+	"encoding/binary"
+	"strconv"
+	"sync"
+	"unicode/utf8"
+
+	gws "github.com/gobwas/ws"
+)
+
+// Op is a frame opcode (RFC 6455 5.2).
+type Op byte
+
+const (
+	OpContinuation Op = 0x0
+	OpText         Op = 0x1
+	OpBinary       Op = 0x2
+	OpClose        Op = 0x8
+	OpPing         Op = 0x9
+	OpPong         Op = 0xa
+)
+
+// Close codes (RFC 6455 7.4.1 and the IANA registry).
+const (
+	CloseNormal          = 1000
+	CloseGoingAway       = 1001
+	CloseProtocolError   = 1002
+	CloseUnsupported     = 1003
+	CloseNoStatus        = 1005 // never sent; reported when a close frame has no payload
+	CloseInvalidPayload  = 1007
+	ClosePolicyViolation = 1008
+	CloseTooBig          = 1009
+	CloseInternalError   = 1011
+	CloseServiceRestart  = 1012
+)
+
+// MaxControlPayload is the largest payload of a control frame.
+const MaxControlPayload = 125
+
+// Kind says what a decoded Frame asks of the server.
+type Kind int
+
+const (
+	// The zero Kind is no event, so a zero Frame is never mistaken for one.
+	KindMessage Kind = iota + 1
+	KindPing
+	KindPong
+	KindClose
+)
+
+// Frame is one event decoded by Decoder.Next.
+type Frame struct {
+	Kind Kind
+	// Op is OpText or OpBinary for KindMessage (the opcode of the first
+	// fragment), the control opcode otherwise.
+	Op Op
+	// Payload is unmasked. It aliases the caller's buffer, or for a
+	// fragmented message the decoder's reassembly buffer, and is valid
+	// until the next call to Next or Reset.
+	Payload []byte
+	// CloseCode is the code of a KindClose frame, CloseNoStatus when its
+	// payload is empty. CloseReason is its (UTF-8) reason.
+	CloseCode   int
+	CloseReason string
+}
+
+// CloseError is a protocol violation by the client: the server sends a
+// close frame with Code and Reason (AppendClose) and closes the connection.
+//
+// The values Next returns are shared; do not modify them.
+type CloseError struct {
+	Code   int
+	Reason string
+}
+
+func (e *CloseError) Error() string {
+	return "ws: close " + strconv.Itoa(e.Code) + " " + e.Reason
+}
+
+// Package values: a misbehaving client must not be able to make the server
+// allocate per violation.
+var (
+	errUnmasked       = &CloseError{CloseProtocolError, "unmasked frame"}
+	errRSV            = &CloseError{CloseProtocolError, "reserved bits set"}
+	errOpcode         = &CloseError{CloseProtocolError, "unknown opcode"}
+	errFragControl    = &CloseError{CloseProtocolError, "fragmented control frame"}
+	errControlLen     = &CloseError{CloseProtocolError, "control frame too long"}
+	errLength         = &CloseError{CloseProtocolError, "invalid frame length"}
+	errContinuation   = &CloseError{CloseProtocolError, "unexpected continuation frame"}
+	errExpectContinue = &CloseError{CloseProtocolError, "expected continuation frame"}
+	errClosePayload   = &CloseError{CloseProtocolError, "invalid close payload"}
+	errCloseCode      = &CloseError{CloseProtocolError, "invalid close code"}
+	errTooBig         = &CloseError{CloseTooBig, "message too big"}
+	errUTF8           = &CloseError{CloseInvalidPayload, "invalid UTF-8"}
+	errCloseUTF8      = &CloseError{CloseInvalidPayload, "invalid UTF-8 in close reason"}
+)
+
+// Decoder is the per-connection decoding state: which message is being
+// reassembled and where. It is 16 bytes on 64-bit platforms and holds no
+// buffer unless a fragmented message is in progress or was just returned,
+// because mako keeps one per socket and browsers never fragment.
+//
+// The zero Decoder is ready to use.
+type Decoder struct {
+	// msg is the reassembly buffer, borrowed from msgPool for the life of
+	// one fragmented message (and until the next call, while the caller may
+	// still read the payload).
+	msg *[]byte
+	// op is the opcode of the message in progress; OpContinuation when none.
+	op Op
+}
+
+// msgPool recycles reassembly buffers across connections so that a client
+// that does fragment does not cost an allocation per message.
+var msgPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// maxPooled keeps the pool from pinning buffers grown by a rare huge message.
+const maxPooled = 64 << 10
+
+// Next decodes at most one frame from the start of buf, unmasking its
+// payload in place.
+//
+//   - n > 0, ok: f is an event to act on.
+//   - n > 0, !ok: a frame was consumed without an event (a non-final
+//     fragment went into the reassembly buffer).
+//   - n == 0, no error: buf holds no complete frame yet; call again with
+//     more bytes. Nothing was modified.
+//   - err != nil: a protocol violation; the connection must be closed with
+//     err.Code. n is 0.
+//
+// The caller must drop the first n bytes of buf whenever n > 0: the payload
+// has been unmasked in place, so decoding the same bytes again would be
+// wrong.
+//
+// maxMessage bounds a message (a single frame or the sum of its fragments);
+// a header announcing more fails with 1009 before the payload is waited
+// for. maxMessage <= 0 means no bound.
+func (d *Decoder) Next(buf []byte, maxMessage int) (f Frame, n int, ok bool, err *CloseError) {
+	if d.msg != nil && d.op == OpContinuation {
+		// The previous call returned a reassembled message from msg; the
+		// caller is done with it now.
+		d.release()
+	}
+	if len(buf) < 2 {
+		return f, 0, false, nil
+	}
+	b0, b1 := buf[0], buf[1]
+	fin := b0&0x80 != 0
+	op := Op(b0 & 0x0f)
+	// Every check that needs only the first two bytes comes before waiting
+	// for the rest, so a bad client is cut off as early as possible.
+	if b0&0x70 != 0 {
+		return f, 0, false, d.fail(errRSV)
+	}
+	if b1&0x80 == 0 {
+		return f, 0, false, d.fail(errUnmasked)
+	}
+	length := uint64(b1 & 0x7f)
+	switch op {
+	case OpClose, OpPing, OpPong:
+		if !fin {
+			return f, 0, false, d.fail(errFragControl)
+		}
+		if length > MaxControlPayload {
+			return f, 0, false, d.fail(errControlLen)
+		}
+	case OpText, OpBinary:
+		if d.op != OpContinuation {
+			return f, 0, false, d.fail(errExpectContinue)
+		}
+	case OpContinuation:
+		if d.op == OpContinuation {
+			return f, 0, false, d.fail(errContinuation)
+		}
+	default:
+		return f, 0, false, d.fail(errOpcode)
+	}
+
+	hl := 2
+	switch length {
+	case 126:
+		if len(buf) < 4 {
+			return f, 0, false, nil
+		}
+		length = uint64(binary.BigEndian.Uint16(buf[2:4]))
+		hl = 4
+	case 127:
+		if len(buf) < 10 {
+			return f, 0, false, nil
+		}
+		length = binary.BigEndian.Uint64(buf[2:10])
+		if length>>63 != 0 {
+			return f, 0, false, d.fail(errLength)
+		}
+		hl = 10
+	}
+	// Lengths encoded in more bytes than needed are accepted: the RFC's
+	// "minimal number of bytes" binds the sender and rejecting gains nothing.
+	hl += 4 // masking key
+
+	if op&0x8 == 0 {
+		have := 0
+		if d.msg != nil {
+			have = len(*d.msg)
+		}
+		limit := uint64(maxInt - hl)
+		if maxMessage > 0 && uint64(maxMessage) < limit {
+			limit = uint64(maxMessage)
+		}
+		if uint64(have) > limit || length > limit-uint64(have) {
+			return f, 0, false, d.fail(errTooBig)
+		}
+	}
+	n = hl + int(length)
+	if len(buf) < n {
+		return f, 0, false, nil
+	}
+	payload := buf[hl:n]
+	gws.Cipher(payload, [4]byte(buf[hl-4:hl]), 0)
+
+	switch op {
+	case OpPing:
+		return Frame{Kind: KindPing, Op: op, Payload: payload}, n, true, nil
+	case OpPong:
+		return Frame{Kind: KindPong, Op: op, Payload: payload}, n, true, nil
+	case OpClose:
+		code, reason, cerr := parseClose(payload)
+		if cerr != nil {
+			return Frame{}, 0, false, d.fail(cerr)
+		}
+		return Frame{Kind: KindClose, Op: op, Payload: payload, CloseCode: code, CloseReason: reason}, n, true, nil
+	case OpText, OpBinary:
+		if fin {
+			if op == OpText && !utf8.Valid(payload) {
+				return Frame{}, 0, false, d.fail(errUTF8)
+			}
+			return Frame{Kind: KindMessage, Op: op, Payload: payload}, n, true, nil
+		}
+		d.op = op
+		d.msg = msgPool.Get().(*[]byte)
+		*d.msg = append((*d.msg)[:0], payload...)
+		return Frame{}, n, false, nil
+	}
+	// Continuation of the message in progress.
+	*d.msg = append(*d.msg, payload...)
+	if !fin {
+		return Frame{}, n, false, nil
+	}
+	op, d.op = d.op, OpContinuation
+	msg := *d.msg
+	// Validated whole: a rune split across fragments is legal.
+	if op == OpText && !utf8.Valid(msg) {
+		return Frame{}, 0, false, d.fail(errUTF8)
+	}
+	return Frame{Kind: KindMessage, Op: op, Payload: msg}, n, true, nil
+}
+
+const maxInt = int(^uint(0) >> 1)
+
+// fail drops the message in progress: after a violation the connection is
+// closing and its state is of no further use.
+func (d *Decoder) fail(e *CloseError) *CloseError {
+	d.Reset()
+	return e
+}
+
+// Reset forgets any message in progress and returns the reassembly buffer;
+// a Payload from a previous Next must not be used after it.
+func (d *Decoder) Reset() {
+	d.op = OpContinuation
+	d.release()
+}
+
+func (d *Decoder) release() {
+	if d.msg == nil {
+		return
+	}
+	if cap(*d.msg) <= maxPooled {
+		*d.msg = (*d.msg)[:0]
+		msgPool.Put(d.msg)
+	}
+	d.msg = nil
+}
+
+// InProgress reports whether a fragmented message is being reassembled.
+func (d *Decoder) InProgress() bool { return d.op != OpContinuation }
+
+func parseClose(p []byte) (code int, reason string, err *CloseError) {
+	switch len(p) {
+	case 0:
+		return CloseNoStatus, "", nil
+	case 1:
+		return 0, "", errClosePayload
+	}
+	code = int(binary.BigEndian.Uint16(p))
+	if !ValidCloseCode(code) {
+		return 0, "", errCloseCode
+	}
+	if !utf8.Valid(p[2:]) {
+		return 0, "", errCloseUTF8
+	}
+	return code, string(p[2:]), nil
+}
+
+// ValidCloseCode reports whether code may appear in a close frame: the
+// defined codes of RFC 6455 7.4.1 and the IANA registry (1012-1014), and
+// the ranges for libraries and applications (3000-4999). 1004-1006 and
+// 1015 are reserved for reporting and never sent.
+func ValidCloseCode(code int) bool {
+	switch {
+	case code >= 1000 && code <= 1003, code >= 1007 && code <= 1014:
+		return true
+	case code >= 3000 && code <= 4999:
+		return true
+	}
+	return false
+}
+
+// HeaderLen is the size of an unmasked (server) frame header for a payload
+// of length bytes.
+func HeaderLen(length int) int {
+	switch {
+	case length <= 125:
+		return 2
+	case length <= 0xffff:
+		return 4
+	}
+	return 10
+}
+
+// AppendFrameHeader appends the header of a final, unmasked frame of
+// length bytes, for a payload written separately (a shared fan-out payload
+// in a writev).
+func AppendFrameHeader(dst []byte, op Op, length int) []byte {
+	b0 := 0x80 | byte(op)
+	switch {
+	case length <= 125:
+		return append(dst, b0, byte(length))
+	case length <= 0xffff:
+		return append(dst, b0, 126, byte(length>>8), byte(length))
+	}
+	dst = append(dst, b0, 127)
+	return binary.BigEndian.AppendUint64(dst, uint64(length))
+}
+
+// AppendFrame appends a final, unmasked frame: servers never mask.
+func AppendFrame(dst []byte, op Op, payload []byte) []byte {
+	dst = AppendFrameHeader(dst, op, len(payload))
+	return append(dst, payload...)
+}
+
+// AppendClose appends a close frame. The reason is cut to the 123 bytes a
+// control frame leaves after the code, at a rune boundary so the peer does
+// not fail on invalid UTF-8. CloseNoStatus (or 0) gives an empty payload:
+// 1005 must never be sent on the wire.
+func AppendClose(dst []byte, code int, reason string) []byte {
+	if code == CloseNoStatus || code == 0 {
+		return append(dst, 0x80|byte(OpClose), 0)
+	}
+	if len(reason) > MaxControlPayload-2 {
+		i := MaxControlPayload - 2
+		for i > 0 && !utf8.RuneStart(reason[i]) {
+			i--
+		}
+		reason = reason[:i]
+	}
+	dst = append(dst, 0x80|byte(OpClose), byte(2+len(reason)), byte(code>>8), byte(code))
+	return append(dst, reason...)
+}

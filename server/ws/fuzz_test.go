@@ -1,0 +1,131 @@
+package ws
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+func FuzzParseUpgrade(f *testing.F) {
+	f.Add([]byte(goodRequest), 4096)
+	f.Add([]byte(reqWith("GET / HTTP/1.1", nil)), 64)
+	f.Add([]byte(reqWith("GET http://h?q HTTP/1.1", map[string]string{"version": "Sec-WebSocket-Version: 8"})), 4096)
+	f.Add([]byte(reqWith("GET / HTTP/1.1", nil)+"\x81\x80abcd"), 4096)
+	f.Add([]byte("GET / HTTP/1.1\r\nHost: a\n\n"), 4096)
+	f.Add([]byte("\r\n\r\n"), 10)
+	f.Fuzz(func(t *testing.T, data []byte, maxSize int) {
+		if maxSize > 1<<16 || maxSize < -1 {
+			maxSize = 4096
+		}
+		limit := maxSize
+		if limit <= 0 {
+			limit = DefaultMaxHeadSize
+		}
+		orig := bytes.Clone(data)
+		req, n, err := ParseUpgrade(data, maxSize)
+		if !bytes.Equal(orig, data) {
+			t.Fatal("buffer modified")
+		}
+		switch {
+		case err != nil:
+			if req != nil || n != 0 {
+				t.Fatalf("error with req=%v n=%d", req, n)
+			}
+		case req == nil:
+			if n != 0 || len(data) > limit {
+				t.Fatalf("incomplete with n=%d len=%d limit=%d", n, len(data), limit)
+			}
+		default:
+			if n <= 0 || n > len(data) || n > limit || string(data[n-4:n]) != "\r\n\r\n" {
+				t.Fatalf("n=%d len=%d", n, len(data))
+			}
+			if !validKey([]byte(req.Key)) || req.Host == "" || !strings.HasPrefix(req.Path, "/") {
+				t.Fatalf("accepted %+v", req)
+			}
+			// The head alone parses the same: nothing after it was read.
+			if r2, n2, err2 := ParseUpgrade(data[:n], maxSize); err2 != nil || n2 != n || r2.Key != req.Key {
+				t.Fatalf("head alone: n=%d err=%v", n2, err2)
+			}
+			// Every strict prefix of an accepted head is incomplete.
+			if _, n3, err3 := ParseUpgrade(data[:n-1], maxSize); n3 != 0 || err3 != nil {
+				t.Fatalf("prefix: n=%d err=%v", n3, err3)
+			}
+		}
+	})
+}
+
+func FuzzDecoder(f *testing.F) {
+	f.Add(text(true, "hello"), 100)
+	f.Add(concat(text(false, "caf\xc3"), ctrl(OpPing, "x"), cont(true, "\xa9")), 100)
+	f.Add(concat(text(false, "12345"), cont(true, "67890")), 8)
+	f.Add(text(true, strings.Repeat("a", 300)), 1000)
+	f.Add(maskedFrame(true, 0, OpBinary, make([]byte, 70000)[:66000], testMask)[:30], 1<<20)
+	f.Add(ctrl(OpClose, closePayload(1000, "bye")), 0)
+	f.Add(ctrl(OpClose, "\x03"), 0)
+	f.Add([]byte{0x81, 0x01, 'a'}, 100)
+	f.Add([]byte{0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0}, 0)
+	f.Add(concat(text(false, "a"), text(true, "b")), 100)
+	f.Fuzz(func(t *testing.T, data []byte, maxMessage int) {
+		var d Decoder
+		buf := data
+		for len(buf) > 0 {
+			// A copy of the state lets each frame also be tried one byte
+			// short, which must be "incomplete" whenever the whole decodes.
+			shadow := Decoder{op: d.op}
+			if d.msg != nil {
+				m := bytes.Clone(*d.msg)
+				shadow.msg = &m
+			}
+			short := bytes.Clone(buf)
+
+			f, n, ok, err := d.Next(buf, maxMessage)
+			if n < 0 || n > len(buf) {
+				t.Fatalf("n=%d len=%d", n, len(buf))
+			}
+			if err != nil {
+				if n != 0 || ok {
+					t.Fatalf("error with n=%d ok=%v", n, ok)
+				}
+				if err.Code < 1000 || err.Reason == "" {
+					t.Fatalf("bad error %+v", err)
+				}
+				return
+			}
+			if n == 0 {
+				if ok {
+					t.Fatal("ok without bytes")
+				}
+				return
+			}
+			if _, n2, _, err2 := shadow.Next(short[:n-1], maxMessage); n2 != 0 || err2 != nil {
+				t.Fatalf("prefix of a %d-byte frame: n=%d err=%v", n, n2, err2)
+			}
+			if ok {
+				switch f.Kind {
+				case KindMessage:
+					if f.Op != OpText && f.Op != OpBinary {
+						t.Fatalf("message op %d", f.Op)
+					}
+					if f.Op == OpText && !utf8.Valid(f.Payload) {
+						t.Fatal("invalid UTF-8 text delivered")
+					}
+					if maxMessage > 0 && len(f.Payload) > maxMessage {
+						t.Fatalf("message of %d over %d", len(f.Payload), maxMessage)
+					}
+				case KindPing, KindPong:
+					if len(f.Payload) > MaxControlPayload {
+						t.Fatal("long control frame")
+					}
+				case KindClose:
+					if f.CloseCode != CloseNoStatus && !ValidCloseCode(f.CloseCode) || !utf8.ValidString(f.CloseReason) {
+						t.Fatalf("close %d %q", f.CloseCode, f.CloseReason)
+					}
+				default:
+					t.Fatalf("kind %d", f.Kind)
+				}
+			}
+			buf = buf[n:]
+		}
+	})
+}
