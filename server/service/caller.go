@@ -275,7 +275,7 @@ func (c *HTTPCaller) do(ctx context.Context, t *target, req *fasthttp.Request, r
 		// The other idle connections to this host are most likely dead too
 		// (the server restarted or its idle timeout passed): drop them so
 		// the retry dials rather than drawing another corpse.
-		// t.hc.CloseIdleConnections()
+		t.hc.CloseIdleConnections()
 		err = t.hc.Do(req, resp)
 	}
 	return err

@@ -1,0 +1,278 @@
+// Package e2e holds the helpers of mako's black-box tests: a real server on
+// a random port, real HTTP services that record every callback, and real
+// WebSocket clients.
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"mako/config"
+	"mako/server"
+)
+
+// Timeout bounds every wait in these helpers: a wait is for an event, and
+// the timeout only turns a hang into a failure.
+const Timeout = 10 * time.Second
+
+// Config returns a config with random ports, the API enabled and fast
+// service retries, for tests to adjust before StartServer.
+func Config() *config.Config {
+	c := config.Default()
+	c.WS.Port = 0
+	c.WS.Ping.Interval = 0
+	c.API = &config.API{Host: "127.0.0.1", Port: 0}
+	c.HTTP.Timeout = 2
+	c.HTTP.Tries = 1
+	c.HTTP.Wait = 0
+	c.Services = map[string]*config.Service{}
+	return c
+}
+
+// StartServer validates cfg, starts mako and stops it at cleanup.
+func StartServer(t testing.TB, cfg *config.Config, opts ...func(*server.Options)) *server.Server {
+	t.Helper()
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	o := server.Options{Logger: Logger(t)}
+	for _, f := range opts {
+		f(&o)
+	}
+	srv, err := server.New(cfg, o)
+	if err != nil {
+		t.Fatalf("server.New: %v", err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatalf("server.Start: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	})
+	return srv
+}
+
+// Logger logs to stderr only with MAKO_TEST_LOG=1, so test output stays
+// readable.
+func Logger(t testing.TB) *slog.Logger {
+	if os.Getenv("MAKO_TEST_LOG") == "" {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// Call is one request a Service received.
+type Call struct {
+	Path string
+	Body map[string]any
+	Raw  []byte
+}
+
+// Service is a real HTTP service on loopback that records every call and
+// answers with what Reply returns for the path (default {"status":"ok"}).
+type Service struct {
+	srv   *httptest.Server
+	Calls chan Call
+
+	mu      sync.Mutex
+	replies map[string]func(Call) (int, string)
+}
+
+// NewService starts a recording service.
+func NewService(t testing.TB) *Service {
+	s := &Service{Calls: make(chan Call, 1024), replies: map[string]func(Call) (int, string){}}
+	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw, _ := io.ReadAll(r.Body)
+		c := Call{Path: r.URL.Path, Raw: raw}
+		_ = json.Unmarshal(raw, &c.Body)
+		s.mu.Lock()
+		f := s.replies[r.URL.Path]
+		s.mu.Unlock()
+		status, body := 200, `{"status":"ok"}`
+		if f != nil {
+			status, body = f(c)
+		}
+		s.Calls <- c
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, body)
+	}))
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+// URL is the service URL for path (e.g. "/authorizer").
+func (s *Service) URL(path string) string { return s.srv.URL + path }
+
+// Reply sets a fixed reply body (status 200) for path.
+func (s *Service) Reply(path, body string) {
+	s.ReplyFunc(path, func(Call) (int, string) { return 200, body })
+}
+
+// ReplyFunc sets a reply function for path.
+func (s *Service) ReplyFunc(path string, f func(Call) (int, string)) {
+	s.mu.Lock()
+	s.replies[path] = f
+	s.mu.Unlock()
+}
+
+// Next returns the next call, failing the test after Timeout.
+func (s *Service) Next(t testing.TB) Call {
+	t.Helper()
+	select {
+	case c := <-s.Calls:
+		return c
+	case <-time.After(Timeout):
+		t.Fatalf("no service call within %v", Timeout)
+		return Call{}
+	}
+}
+
+// NoCall asserts no call is pending right now (use after a reply that is
+// known to come after the call would have been made).
+func (s *Service) NoCall(t testing.TB) {
+	t.Helper()
+	select {
+	case c := <-s.Calls:
+		t.Fatalf("unexpected service call %s %s", c.Path, c.Raw)
+	default:
+	}
+}
+
+// Client is a real WebSocket client (coder/websocket).
+type Client struct {
+	t    testing.TB
+	Conn *websocket.Conn
+	msgs chan []byte
+	errc chan error
+}
+
+// Dial connects to srv.
+func Dial(t testing.TB, srv *server.Server) *Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+	defer cancel()
+	conn, _, err := websocket.Dial(ctx, "ws://"+srv.Addr(), nil)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	conn.SetReadLimit(-1)
+	c := &Client{t: t, Conn: conn, msgs: make(chan []byte, 4096), errc: make(chan error, 1)}
+	go func() {
+		for {
+			_, b, err := conn.Read(context.Background())
+			if err != nil {
+				c.errc <- err
+				close(c.msgs)
+				return
+			}
+			c.msgs <- b
+		}
+	}()
+	t.Cleanup(func() { _ = conn.CloseNow() })
+	return c
+}
+
+// Send writes one JSON text frame; v may be a string of raw JSON.
+func (c *Client) Send(v any) {
+	c.t.Helper()
+	var b []byte
+	if s, ok := v.(string); ok {
+		b = []byte(s)
+	} else {
+		b, _ = json.Marshal(v)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+	defer cancel()
+	if err := c.Conn.Write(ctx, websocket.MessageText, b); err != nil {
+		c.t.Fatalf("send: %v", err)
+	}
+}
+
+// Recv returns the next frame decoded as a JSON object.
+func (c *Client) Recv() map[string]any {
+	c.t.Helper()
+	b := c.RecvRaw()
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		c.t.Fatalf("frame is not a JSON object: %s", b)
+	}
+	return m
+}
+
+// RecvRaw returns the next frame's bytes.
+func (c *Client) RecvRaw() []byte {
+	c.t.Helper()
+	select {
+	case b, ok := <-c.msgs:
+		if !ok {
+			c.t.Fatalf("connection closed: %v", <-c.errc)
+		}
+		return b
+	case <-time.After(Timeout):
+		c.t.Fatalf("no frame within %v", Timeout)
+		return nil
+	}
+}
+
+// Closed waits for the connection to close and returns its close status.
+func (c *Client) Closed() websocket.StatusCode {
+	c.t.Helper()
+	for {
+		select {
+		case _, ok := <-c.msgs:
+			if !ok {
+				return websocket.CloseStatus(<-c.errc)
+			}
+		case <-time.After(Timeout):
+			c.t.Fatalf("connection still open after %v", Timeout)
+			return 0
+		}
+	}
+}
+
+// Roundtrip sends an event and returns the reply; a ping round trip after it
+// proves nothing else was sent in between when callers check with Quiet.
+func (c *Client) Roundtrip(v any) map[string]any {
+	c.t.Helper()
+	c.Send(v)
+	return c.Recv()
+}
+
+// Quiet asserts that nothing arrives before the reply to a ping: events are
+// handled in order, so anything queued ahead of the pong shows up first.
+func (c *Client) Quiet() {
+	c.t.Helper()
+	c.Send(`{"event":"ping","data":"quiet"}`)
+	m := c.Recv()
+	if m["event"] != "pong" || m["data"] != "quiet" {
+		c.t.Fatalf("expected only the pong, got %v", m)
+	}
+}
+
+// Publish posts a message through the server's publish API.
+func Publish(t testing.TB, srv *server.Server, body string) {
+	t.Helper()
+	resp, err := http.Post("http://"+srv.APIAddr()+"/publish", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("publish: %d %s", resp.StatusCode, b)
+	}
+}
