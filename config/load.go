@@ -135,7 +135,7 @@ func Parse(data []byte, name string) (*Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	switch err := dec.Decode(&root); {
 	case errors.Is(err, io.EOF):
-		return cfg, withFile(cfg.Validate(), name)
+		return validated(cfg, name)
 	case err != nil:
 		return nil, syntaxError(err, name)
 	}
@@ -160,15 +160,18 @@ func Parse(data []byte, name string) (*Config, error) {
 			cfg.Services[k] = &Service{}
 		}
 	}
-	return cfg, withFile(cfg.Validate(), name)
+	return validated(cfg, name)
 }
 
-func withFile(err error, name string) error {
-	var e *Error
-	if errors.As(err, &e) {
-		e.File = name
+func validated(cfg *Config, name string) (*Config, error) {
+	if err := cfg.Validate(); err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			e.File = name
+		}
+		return nil, err
 	}
-	return err
+	return cfg, nil
 }
 
 // errText drops the file name an *os.PathError repeats, since our message

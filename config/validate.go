@@ -91,7 +91,20 @@ func (c *checker) readable(path, file string) {
 	if file == "" {
 		return
 	}
-	if _, err := os.ReadFile(file); err != nil {
+	// Stat first: opening a FIFO would block start-up, and reading a device
+	// like /dev/zero would never end; the TLS code reads the file later.
+	st, err := os.Stat(file)
+	if err == nil && !st.Mode().IsRegular() {
+		c.fail(path, quote(file), "not a regular file")
+		return
+	}
+	if err == nil {
+		var f *os.File
+		if f, err = os.Open(file); err == nil {
+			f.Close()
+		}
+	}
+	if err != nil {
 		c.fail(path, quote(file), "cannot read: "+errText(err))
 	}
 }

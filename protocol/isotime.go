@@ -13,39 +13,29 @@ func AppendTime(dst []byte, t time.Time) []byte {
 	t = t.UTC()
 	year, month, day := t.Date()
 	hour, minute, sec := t.Clock()
-	us := t.Nanosecond() / 1000
-	if year < 0 {
+	if year < 0 || year > 9999 {
 		year = 0 // unreachable for real clocks; keeps the layout fixed
 	}
-	dst = appendInt(dst, year, 4)
-	dst = append(dst, '-')
-	dst = appendInt(dst, int(month), 2)
-	dst = append(dst, '-')
-	dst = appendInt(dst, day, 2)
-	dst = append(dst, 'T')
-	dst = appendInt(dst, hour, 2)
-	dst = append(dst, ':')
-	dst = appendInt(dst, minute, 2)
-	dst = append(dst, ':')
-	dst = appendInt(dst, sec, 2)
-	dst = append(dst, '.')
-	dst = appendInt(dst, us, 6)
-	return append(dst, "+00:00"...)
+	// Fill a fixed layout in place: one append, no per-field calls.
+	b := [32]byte{'0', '0', '0', '0', '-', '0', '0', '-', '0', '0', 'T',
+		'0', '0', ':', '0', '0', ':', '0', '0', '.', '0', '0', '0', '0', '0', '0',
+		'+', '0', '0', ':', '0', '0'}
+	putDigits(b[0:4], year)
+	putDigits(b[5:7], int(month))
+	putDigits(b[8:10], day)
+	putDigits(b[11:13], hour)
+	putDigits(b[14:16], minute)
+	putDigits(b[17:19], sec)
+	putDigits(b[20:26], t.Nanosecond()/1000)
+	return append(dst, b[:]...)
 }
 
-// appendInt appends a non-negative v zero-padded to at least width digits.
-func appendInt(dst []byte, v, width int) []byte {
-	var buf [20]byte
-	i := len(buf)
-	for v >= 10 || width > 1 {
-		i--
-		buf[i] = byte('0' + v%10)
+// putDigits writes v right-aligned and zero-padded into b.
+func putDigits(b []byte, v int) {
+	for i := len(b) - 1; i >= 0; i-- {
+		b[i] = byte('0' + v%10)
 		v /= 10
-		width--
 	}
-	i--
-	buf[i] = byte('0' + v)
-	return append(dst, buf[i:]...)
 }
 
 // ParseISOTime parses what Python 3.11+'s datetime.fromisoformat accepts for

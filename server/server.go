@@ -44,7 +44,6 @@ type Server struct {
 	opts   Options
 
 	eng     gnet.Engine
-	engOnce sync.Once
 	booted  chan struct{}
 	stopped chan error
 	addr    string

@@ -24,8 +24,6 @@ type timer struct {
 	fn  func()
 }
 
-func (t *timer) active() bool { return t.idx >= 0 }
-
 // schedule is one event loop's timers. Only its loop touches it; next is
 // published atomically so the process ticker can tell, without locking,
 // whether the loop has anything due.
@@ -78,8 +76,6 @@ func (s *schedule) run(now time.Time) {
 	}
 	s.publish()
 }
-
-func (s *schedule) len() int { return len(s.h) }
 
 type timerHeap []*timer
 

@@ -88,6 +88,11 @@ func loadConfig(args []string, stderr io.Writer) (*config.Config, int) {
 		fmt.Fprintln(stderr, "mako: config:", err)
 		return nil, 2
 	}
+	if cfg.WS.TLS.Cert != "" || cfg.WS.TLS.Key != "" {
+		// gnet has no TLS; an edge tier terminates TLS at its load balancer.
+		fmt.Fprintf(stderr, "mako: config: %s: ws.tls: TLS is not terminated by mako; terminate wss:// at the load balancer and remove ws.tls\n", *path)
+		return nil, 2
+	}
 	return cfg, 0
 }
 

@@ -30,16 +30,16 @@ import (
 	"mako/config"
 )
 
-// Unavailable is the error a call reports when every try failed, as
+// ServiceUnavailable is the error a call reports when every try failed, as
 // SocketShark's http_post does.
-const Unavailable = "Service unavailable."
+const ServiceUnavailable = "Service unavailable."
 
 // Result is a service's reply, decoded once so callers only pick fields.
 type Result struct {
 	// OK is true when the reply's "status" is the string "ok".
 	OK bool
 	// Error is the reply's "error" when it is a non-empty string, and
-	// Unavailable when every try failed; "" otherwise.
+	// ServiceUnavailable when every try failed; "" otherwise.
 	Error string
 	// Data is the reply's "data" verbatim (JSON null included), nil when
 	// the key is absent.
@@ -60,6 +60,8 @@ type Result struct {
 type Caller interface {
 	Call(ctx context.Context, url string, body []byte) Result
 }
+
+var _ Caller = (*HTTPCaller)(nil)
 
 // Options configures an HTTPCaller. Zero values get SocketShark's defaults
 // where a zero would be harmful (no timeout, no try).
@@ -116,14 +118,20 @@ type target struct {
 	err      error
 }
 
-// FromConfig builds an HTTPCaller from the config's http block.
+// FromConfig builds an HTTPCaller from the config's http block. An absent
+// rate_limit_reset_header_names means SocketShark's X-Rate-Limit-Reset; an
+// empty list means none.
 func FromConfig(c config.HTTP, log *slog.Logger) (*HTTPCaller, error) {
+	headers := c.RateLimitResetHeaderNames
+	if headers == nil {
+		headers = []string{"X-Rate-Limit-Reset"}
+	}
 	return NewHTTPCaller(Options{
 		Timeout:          c.Timeout.Duration(),
 		Tries:            c.Tries,
 		Wait:             c.Wait.Duration(),
 		CAFile:           c.CAFile,
-		RateLimitHeaders: c.RateLimitResetHeaderNames,
+		RateLimitHeaders: headers,
 		Logger:           log,
 	})
 }
@@ -252,7 +260,7 @@ func (c *HTTPCaller) Call(ctx context.Context, url string, body []byte) Result {
 	return unavailable()
 }
 
-func unavailable() Result { return Result{Error: Unavailable, Unavailable: true} }
+func unavailable() Result { return Result{Error: ServiceUnavailable, Unavailable: true} }
 
 // do runs one try. A server may close an idle keep-alive connection just as
 // it is reused; fasthttp never retries a POST, so that case is retried here

@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"mako/config"
 )
 
 // sleeps records the waits the caller asks for instead of spending them.
@@ -461,13 +463,20 @@ func TestCallAllIdleConnectionsDead(t *testing.T) {
 	}
 }
 
-func TestFromConfigDefaults(t *testing.T) {
-	c, err := NewHTTPCaller(Options{})
+func TestFromConfig(t *testing.T) {
+	c, err := FromConfig(config.HTTP{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.timeout != 15*time.Second || c.tries != 3 || c.wait != 0 {
-		t.Errorf("defaults: %v %d %v", c.timeout, c.tries, c.wait)
+	if c.timeout != 15*time.Second || c.tries != 3 || c.wait != 0 || !slices.Equal(c.rateLimits, []string{"X-Rate-Limit-Reset"}) {
+		t.Errorf("defaults: %v %d %v %v", c.timeout, c.tries, c.wait, c.rateLimits)
+	}
+	c, err = FromConfig(config.HTTP{Timeout: 1.5, Tries: 2, Wait: 0.5, RateLimitResetHeaderNames: []string{}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.timeout != 1500*time.Millisecond || c.tries != 2 || c.wait != 500*time.Millisecond || len(c.rateLimits) != 0 {
+		t.Errorf("set: %v %d %v %v", c.timeout, c.tries, c.wait, c.rateLimits)
 	}
 }
 
@@ -480,9 +489,10 @@ func BenchmarkCall(b *testing.B) {
 	c, _ := newCaller(b, Options{Tries: 1})
 	body := []byte(`{"subscription":"books.book_1","user_id":"u1"}`)
 	ctx := context.Background()
+	url := srv.URL + "/cb/"
 	b.ReportAllocs()
 	for b.Loop() {
-		if r := c.Call(ctx, srv.URL+"/cb/", body); !r.OK {
+		if r := c.Call(ctx, url, body); !r.OK {
 			b.Fatalf("%+v", r)
 		}
 	}
