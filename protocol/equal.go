@@ -25,6 +25,9 @@ func JSONEqual(a, b json.RawMessage) bool {
 		return json.Valid(a)
 	}
 	if a[0] == '"' || b[0] == '"' {
+		if isPlainString(a) && isPlainString(b) {
+			return bytes.Equal(a, b)
+		}
 		sa, oka := unquote(a)
 		sb, okb := unquote(b)
 		return oka && okb && sa == sb

@@ -27,8 +27,10 @@ type loop struct {
 
 	sessions map[*session]struct{}
 
-	scratch   []byte
-	variants  []variant
+	scratch  []byte
+	variants []variant
+
+	drain *drainState // non-nil while a broker-loss drain runs
 }
 
 // variant is one encoding of the message being delivered; buf keeps its
