@@ -3,8 +3,6 @@ package server
 import (
 	"fmt"
 	"io"
-	"sort"
-	"sync"
 	"sync/atomic"
 )
 
@@ -12,31 +10,28 @@ import (
 type metrics struct {
 	connCount atomic.Int64
 	connTotal atomic.Int64
-
-	mu     sync.Mutex
-	events map[[2]string]*atomic.Int64
+	// events is socketshark_event_success_counter, indexed by eventNames ×
+	// {success, error}: fixed, so counting is one atomic add on any loop.
+	events [len(eventNames)][2]atomic.Int64
 }
 
-// event counts socketshark_event_success_counter{event,status}.
+// eventNames are the label values; client-chosen names count as "unknown"
+// so they cannot grow the label set.
+var eventNames = [...]string{"auth", "subscribe", "message", "unsubscribe", "ping", "invalid", "unknown"}
+
 func (m *metrics) event(event, status string) {
-	switch event {
-	case "auth", "subscribe", "message", "unsubscribe", "ping", "invalid", "unknown":
-	default:
-		// Client-chosen names must not grow the label set.
-		event = "unknown"
+	i := len(eventNames) - 1
+	for j, n := range eventNames {
+		if n == event {
+			i = j
+			break
+		}
 	}
-	k := [2]string{event, status}
-	m.mu.Lock()
-	if m.events == nil {
-		m.events = make(map[[2]string]*atomic.Int64)
+	st := 0
+	if status == "error" {
+		st = 1
 	}
-	c := m.events[k]
-	if c == nil {
-		c = new(atomic.Int64)
-		m.events[k] = c
-	}
-	m.mu.Unlock()
-	c.Add(1)
+	m.events[i][st].Add(1)
 }
 
 // writePrometheus writes the text exposition format.
@@ -50,20 +45,10 @@ func (s *Server) writePrometheus(w io.Writer) {
 	fmt.Fprintf(w, "# TYPE socketshark_connection_count gauge\nsocketshark_connection_count %d\n", m.connCount.Load())
 	fmt.Fprintf(w, "# TYPE socketshark_connection_total counter\nsocketshark_connection_total %d\n", m.connTotal.Load())
 	fmt.Fprintf(w, "# TYPE socketshark_event_success_counter counter\n")
-	m.mu.Lock()
-	keys := make([][2]string, 0, len(m.events))
-	for k := range m.events {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i][0] != keys[j][0] {
-			return keys[i][0] < keys[j][0]
+	for i, n := range eventNames {
+		for st, label := range [2]string{"success", "error"} {
+			fmt.Fprintf(w, "socketshark_event_success_counter{event=%q,status=%q} %d\n", n, label, m.events[i][st].Load())
 		}
-		return keys[i][1] < keys[j][1]
-	})
-	for _, k := range keys {
-		fmt.Fprintf(w, "socketshark_event_success_counter{event=%q,status=%q} %d\n", k[0], k[1], m.events[k].Load())
 	}
-	m.mu.Unlock()
 	fmt.Fprintf(w, "# TYPE mako_channels gauge\nmako_channels %d\n", s.hub.Channels())
 }
