@@ -71,7 +71,7 @@ func (sess *session) onTraffic() {
 	if sess.state == stHandshake {
 		used = sess.handshake(buf)
 		if sess.state != stOpen {
-			_, _ = c.Discard(used)
+			discard(c, used)
 			return
 		}
 	}
@@ -96,7 +96,16 @@ func (sess *session) onTraffic() {
 	if sess.state != stOpen {
 		used = len(buf)
 	}
-	_, _ = c.Discard(used)
+	discard(c, used)
+}
+
+// discard drops the n bytes parsed from the inbound buffer. gnet's Discard
+// treats n <= 0 as "everything", which would lose a partial request or
+// frame, so nothing is discarded when nothing was used.
+func discard(c gnet.Conn, n int) {
+	if n > 0 {
+		_, _ = c.Discard(n)
+	}
 }
 
 // handshake consumes the upgrade request once it is complete.

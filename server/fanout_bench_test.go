@@ -20,6 +20,7 @@ import (
 type rawSubscriber struct {
 	conn net.Conn
 	r    *bufio.Reader
+	buf  []byte
 }
 
 func dialRaw(tb testing.TB, addr, sub string) *rawSubscriber {
@@ -70,7 +71,10 @@ func (s *rawSubscriber) next(tb testing.TB) []byte {
 		_, _ = io.ReadFull(s.r, l[:])
 		n = int(binary.BigEndian.Uint64(l[:]))
 	}
-	p := make([]byte, n)
+	if cap(s.buf) < n {
+		s.buf = make([]byte, n)
+	}
+	p := s.buf[:n]
 	if _, err := io.ReadFull(s.r, p); err != nil {
 		tb.Fatal(err)
 	}

@@ -146,8 +146,8 @@ func (sub *subscription) throttleOffer(o *protocol.Options, now time.Time, m *pu
 	if m != nil {
 		msg = m
 	}
-	d, end, newWindow := sub.throttle.state.Offer(o.ThrottleKey, o.ThrottleDuration(), now, msg)
-	if newWindow {
+	d, end, arm := sub.throttle.state.Offer(o.ThrottleKey, o.ThrottleDuration(), now, msg)
+	if arm {
 		sub.armThrottle(o.ThrottleKey, end)
 	}
 	return d, end
@@ -163,18 +163,17 @@ func (sub *subscription) armThrottle(key string, at time.Time) {
 	sub.sess.l.sched.set(t, at)
 }
 
-// onThrottle ends a window: the pending message (if any) goes out and a new
-// window opens; an empty window closes.
+// onThrottle ends a window: the pending message goes out, which opens the
+// next window; a message held in it arms the timer again through Offer.
 func (sub *subscription) onThrottle(key string) {
-	now := sub.sess.l.s.clock.Now()
-	msg, ok, next := sub.throttle.state.Expire(key, now)
-	if !ok {
-		delete(sub.throttle.timers, key)
+	if sub.ended {
 		return
 	}
-	sub.sess.l.sched.set(sub.throttle.timers[key], next)
-	if m, isMsg := msg.(*pubsub.Message); isMsg && !sub.ended {
-		sub.sendLate(m, now)
+	now := sub.sess.l.s.clock.Now()
+	if msg, ok, _ := sub.throttle.state.Expire(key, now); ok {
+		if m, isMsg := msg.(*pubsub.Message); isMsg {
+			sub.sendLate(m, now)
+		}
 	}
 }
 
