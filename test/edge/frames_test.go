@@ -242,7 +242,10 @@ func TestBadConnectionIsolated(t *testing.T) {
 		func(rc *rawConn) { rc.write(clientFrame(true, 0, opText, []byte("{}"), false)); rc.expectClose(1002) },
 		func(rc *rawConn) { rc.write(clientFrame(true, 4, opText, []byte("{}"), true)); rc.expectClose(1002) },
 		func(rc *rawConn) { rc.write(clientFrame(true, 0, opText, []byte("\xc0"), true)); rc.expectClose(1007) },
-		func(rc *rawConn) { rc.write(clientFrame(true, 0, opText, make([]byte, 2000), true)); rc.expectClose(1009) },
+		func(rc *rawConn) {
+			rc.write(clientFrame(true, 0, opText, make([]byte, 2000), true))
+			rc.expectClose(1009)
+		},
 		func(rc *rawConn) {
 			rc.write(clientFrame(false, 0, opText, []byte(`{"event":`), true))
 			rc.write(clientFrame(true, 0, opText, []byte(`{}`), true))

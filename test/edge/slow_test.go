@@ -84,7 +84,7 @@ func TestSlowConsumer(t *testing.T) {
 	// The slow subscriber resumes reading: what the kernel buffered for it,
 	// in order, then (perhaps a close frame 1008 and) the end of the stream,
 	// long before the last message.
-	got := 0
+	got, how := 0, ""
 	for {
 		f, err := slow.readFrame()
 		if err != nil {
@@ -94,6 +94,7 @@ func TestSlowConsumer(t *testing.T) {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !isReset(err) {
 				t.Fatalf("slow consumer: %v", err)
 			}
+			how = err.Error()
 			break
 		}
 		if f.op == opClose {
@@ -101,6 +102,7 @@ func TestSlowConsumer(t *testing.T) {
 				t.Fatalf("slow consumer closed with %v, want 1008", f)
 			}
 			slow.expectEOF()
+			how = f.String()
 			break
 		}
 		if f.op != opText || seq(f.payload) != got {
@@ -111,7 +113,7 @@ func TestSlowConsumer(t *testing.T) {
 	if got >= total {
 		t.Fatalf("slow consumer received all %d messages: it was never cut", got)
 	}
-	t.Logf("slow consumer cut after %d of %d messages", got, total)
+	t.Logf("slow consumer cut after %d of %d messages (%s)", got, total, how)
 }
 
 // seq extracts data.n from a message frame without a full JSON decode.
