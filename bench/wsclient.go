@@ -137,7 +137,7 @@ func (w *wsConn) writeFrame(op byte, payload []byte) error {
 	return err
 }
 
-// CloseError is how the server ended the connection.
+// closeErr carries the close code the server sent, reported per run.
 type closeErr struct{ code int }
 
 func (e *closeErr) Error() string { return fmt.Sprintf("closed by server (%d)", e.code) }
