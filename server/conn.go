@@ -125,7 +125,11 @@ func (sess *session) handshake(buf []byte) int {
 		_ = sess.c.Close()
 		return len(buf)
 	}
-	_, _ = sess.c.Write(ws.AppendAccept(sess.l.scratch[:0], req.Key))
+	if !s.cfg.WS.Compression {
+		req.Deflate = false
+	}
+	_, _ = sess.c.Write(ws.AppendAcceptDeflate(sess.l.scratch[:0], req))
+	sess.dec.Deflate = req.Deflate
 	sess.state = stOpen
 	sess.schedulePing(s.clock.Now())
 	return n
@@ -225,6 +229,32 @@ func (sess *session) write(frame []byte) {
 	if sess.c.OutboundBuffered() > sess.l.s.cfg.WS.MaxOutboundBytes {
 		sess.l.s.log.Warn("closing connection: slow consumer", "buffered", sess.c.OutboundBuffered())
 		sess.closeWith(ws.ClosePolicyViolation, "slow consumer")
+	}
+}
+
+// writeText writes a text frame built by encodeTextFrame, compressed for a
+// permessage-deflate session when that pays.
+func (sess *session) writeText(frame []byte) {
+	if sess.dec.Deflate {
+		payload := frame[len(frame)-textPayloadLen(frame):]
+		if ws.ShouldCompress(len(payload)) {
+			l := sess.l
+			l.zscratch = ws.AppendDeflateFrame(l.zscratch[:0], ws.OpText, payload)
+			frame = l.zscratch
+		}
+	}
+	sess.write(frame)
+}
+
+// textPayloadLen reads the payload length of a server frame header.
+func textPayloadLen(frame []byte) int {
+	switch n := int(frame[1] & 0x7f); n {
+	case 126:
+		return int(frame[2])<<8 | int(frame[3])
+	case 127:
+		return len(frame) - 10
+	default:
+		return n
 	}
 }
 

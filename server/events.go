@@ -1,6 +1,8 @@
 package server
 
 import (
+	"bytes"
+	"strconv"
 	"strings"
 
 	json "github.com/goccy/go-json"
@@ -50,25 +52,57 @@ func (sess *session) dispatch(ev *protocol.ClientEvent, valid bool) {
 		l := sess.l
 		var frame []byte
 		l.scratch, frame = encodeTextFrame(l.scratch[:0], func(b []byte) []byte { return protocol.AppendPong(b, data, present) })
-		sess.write(frame)
+		sess.writeText(frame)
 		l.s.metrics.event("ping", "success")
 		sess.finish()
 	default:
+		// Counted once, as "unknown" (reply would count the client's name).
 		sess.l.s.metrics.event("unknown", "error")
-		sess.reply(&protocol.Reply{Event: ev.Event, Status: "error", Error: protocol.ErrEventNotFound})
+		r := &protocol.Reply{Event: ev.Event, Status: "error", Error: protocol.ErrEventNotFound}
+		if ev.Event == "" {
+			// SocketShark echoes the empty name too; Reply omits an empty Event.
+			r.Extra = []protocol.Field{{Name: "event", Value: json.RawMessage(`""`)}}
+		}
+		sess.writeReply(r)
 		sess.finish()
 	}
 }
 
 func (sess *session) fail(event, subName string, extra []protocol.Field, msg string, data json.RawMessage) {
+	data = truthy(data)
 	sess.reply(&protocol.Reply{Event: event, Status: "error", Error: msg, Subscription: subName, Extra: extra, Data: data})
 	sess.finish()
+}
+
+// truthy keeps an error reply's data only when Python finds it true:
+// SocketShark raises EventError(data=error_data if error_data else None), so
+// false, 0, "", [] and {} are left out like null.
+func truthy(d json.RawMessage) json.RawMessage {
+	d = bytes.TrimSpace(d)
+	if len(d) == 0 {
+		return nil
+	}
+	switch c := d[0]; {
+	case c == 'n' || c == 'f':
+		return nil
+	case c == '"' && len(d) == 2:
+		return nil
+	case (c == '[' || c == '{') && len(d) >= 2 && len(bytes.TrimSpace(d[1:len(d)-1])) == 0:
+		return nil
+	case c == '-' || (c >= '0' && c <= '9'):
+		if f, err := strconv.ParseFloat(string(d), 64); err == nil && f == 0 {
+			return nil
+		}
+	}
+	return d
 }
 
 func (sess *session) auth(ev *protocol.ClientEvent) {
 	s := sess.l.s
 	method, present, isString := ev.String("method")
-	if !present || string(mustRaw(ev, "method")) == "null" {
+	if !present {
+		// data.get("method", "ticket"): only an absent key defaults; null is
+		// a method SocketShark does not know.
 		method, isString = "ticket", true
 	}
 	tc := s.cfg.Authentication.Ticket
@@ -107,11 +141,6 @@ func (sess *session) auth(ev *protocol.ClientEvent) {
 		sess.reply(&protocol.Reply{Event: "auth", Status: "ok"})
 		sess.finish()
 	})
-}
-
-func mustRaw(ev *protocol.ClientEvent, key string) json.RawMessage {
-	r, _ := ev.Raw(key)
-	return r
 }
 
 // subscriptionEvent runs the shared checks of subscribe/message/unsubscribe

@@ -28,6 +28,7 @@ type loop struct {
 	sessions map[*session]struct{}
 
 	scratch  []byte
+	zscratch []byte
 	variants []variant
 
 	drain *drainState // non-nil while a broker-loss drain runs
@@ -36,8 +37,9 @@ type loop struct {
 // variant is one encoding of the message being delivered; buf keeps its
 // capacity for the next message.
 type variant struct {
-	key        string
-	buf, frame []byte
+	key          string
+	buf, frame   []byte
+	zbuf, zframe []byte // the permessage-deflate frame, made on first need
 }
 
 func newLoop(s *Server, el gnet.EventLoop) *loop {

@@ -156,13 +156,10 @@ func (sess *session) call(svc string, url string, body []byte, k func(service.Re
 
 // reply encodes r into a text frame and writes it.
 func (sess *session) reply(r *protocol.Reply) {
-	if sess.state != stOpen {
+	if !sess.writeReply(r) {
 		return
 	}
 	l := sess.l
-	var frame []byte
-	l.scratch, frame = encodeTextFrame(l.scratch[:0], func(b []byte) []byte { return protocol.AppendReply(b, r) })
-	sess.write(frame)
 	st := "success"
 	if r.Status == "error" {
 		st = "error"
@@ -172,6 +169,19 @@ func (sess *session) reply(r *protocol.Reply) {
 		ev = "invalid"
 	}
 	l.s.metrics.event(ev, st)
+}
+
+// writeReply encodes r into a text frame and writes it, without counting
+// it; false when the session is no longer open.
+func (sess *session) writeReply(r *protocol.Reply) bool {
+	if sess.state != stOpen {
+		return false
+	}
+	l := sess.l
+	var frame []byte
+	l.scratch, frame = encodeTextFrame(l.scratch[:0], func(b []byte) []byte { return protocol.AppendReply(b, r) })
+	sess.writeText(frame)
+	return true
 }
 
 // encodeTextFrame encodes a payload after room for the largest server

@@ -9,6 +9,7 @@ import (
 	"mako/protocol"
 	"mako/pubsub"
 	"mako/server/service"
+	"mako/server/ws"
 )
 
 // subscription is one session's hold on service.topic, owned by the loop.
@@ -135,7 +136,7 @@ func (sub *subscription) sendLate(m *pubsub.Message, now time.Time) {
 	l.scratch, frame = encodeTextFrame(l.scratch[:0], func(b []byte) []byte {
 		return protocol.AppendMessage(b, sub.name, m.Pub.Data, sub.extra, protocol.Timing{SentAt: now})
 	})
-	sub.sess.write(frame)
+	sub.sess.writeText(frame)
 }
 
 func (sub *subscription) throttleOffer(o *protocol.Options, now time.Time, m *pubsub.Message) (protocol.ThrottleDecision, time.Time) {
@@ -239,7 +240,9 @@ func (sub *subscription) onReauth() {
 					return
 				}
 				if !res.OK {
-					sess.revoke(sub, errorOf(res, protocol.ErrUnauthorized))
+					// SocketShark's default for every callback but the
+					// authorizer is Unhandled exception.
+					sess.revoke(sub, errorOf(res, protocol.ErrUnhandled))
 					return
 				}
 				sub.sess.l.sched.set(&sub.reauth, sess.l.s.clock.Now().Add(sub.renewalDelay()))
@@ -317,23 +320,36 @@ func (l *loop) deliver(m *pubsub.Message) {
 	}
 }
 
-// liveFrame returns the encoded frame of m for sub's extra-fields variant,
-// encoding it the first time the variant is seen in this delivery.
+// liveFrame returns the encoded frame of m for sub's extra-fields variant
+// (compressed for a permessage-deflate session), encoding it the first time
+// the variant is needed in this delivery.
 func (l *loop) liveFrame(sub *subscription, m *pubsub.Message, now time.Time) []byte {
+	deflate := sub.sess.dec.Deflate
 	for i := range l.variants {
-		if l.variants[i].key == sub.variant {
-			return l.variants[i].frame
+		v := &l.variants[i]
+		if v.key != sub.variant {
+			continue
 		}
+		if !deflate {
+			return v.frame
+		}
+		if v.zframe == nil {
+			payload := v.frame[len(v.frame)-textPayloadLen(v.frame):]
+			v.zbuf = ws.AppendDeflateFrame(v.zbuf[:0], ws.OpText, payload)
+			v.zframe = v.zbuf
+		}
+		return v.zframe
 	}
 	t := protocol.Timing{ReceivedAt: m.ReceivedAt, QueueSize: m.QueueSize, SentAt: now, PublishedAt: m.Pub.PublishedAt}
-	// Reuse a previous delivery's buffer when there is one.
-	var buf []byte
+	// Reuse a previous delivery's buffers when there are some.
+	var v variant
 	if n := len(l.variants); n < cap(l.variants) {
-		buf = l.variants[:n+1][n].buf[:0]
+		v = l.variants[:n+1][n]
 	}
-	buf, frame := encodeTextFrame(buf, func(b []byte) []byte {
+	v.key, v.zframe = sub.variant, nil
+	v.buf, v.frame = encodeTextFrame(v.buf[:0], func(b []byte) []byte {
 		return protocol.AppendMessage(b, sub.name, m.Pub.Data, sub.extra, t)
 	})
-	l.variants = append(l.variants, variant{key: sub.variant, buf: buf, frame: frame})
-	return frame
+	l.variants = append(l.variants, v)
+	return l.liveFrame(sub, m, now)
 }

@@ -55,10 +55,13 @@ type Frame struct {
 	// Op is OpText or OpBinary for KindMessage (the opcode of the first
 	// fragment), the control opcode otherwise.
 	Op Op
-	// Payload is unmasked. It aliases the caller's buffer, or for a
-	// fragmented message the decoder's reassembly buffer, and is valid
-	// until the next call to Next or Reset.
+	// Payload is unmasked (and inflated). It aliases the caller's buffer,
+	// or for a fragmented or compressed message a buffer the decoder
+	// borrowed, and is valid until the next call to Next or Reset.
 	Payload []byte
+	// Compressed reports a KindMessage that arrived compressed
+	// (permessage-deflate); Payload is the inflated message.
+	Compressed bool
 	// CloseCode is the code of a KindClose frame, CloseNoStatus when its
 	// payload is empty. CloseReason is its (UTF-8) reason.
 	CloseCode   int
@@ -98,17 +101,30 @@ var (
 
 // Decoder is the per-connection decoding state: which message is being
 // reassembled and where. It is 16 bytes on 64-bit platforms and holds no
-// buffer unless a fragmented message is in progress or was just returned,
-// because mako keeps one per socket and browsers never fragment.
+// buffer unless a fragmented message is in progress or a fragmented or
+// compressed one was just returned, because mako keeps one per socket and
+// browsers never fragment. permessage-deflate adds no per-socket state:
+// messages are inflated on their own (no context takeover) with a pooled
+// inflater.
 //
-// The zero Decoder is ready to use.
+// The zero Decoder is ready to use, without compression.
 type Decoder struct {
 	// msg is the reassembly buffer, borrowed from msgPool for the life of
 	// one fragmented message (and until the next call, while the caller may
-	// still read the payload).
+	// still read the payload), or the buffer a compressed message was
+	// inflated into, until the next call.
 	msg *[]byte
 	// op is the opcode of the message in progress; OpContinuation when none.
 	op Op
+	// compressed: the message in progress had RSV1 on its first frame.
+	compressed bool
+
+	// Deflate is set by the server once permessage-deflate is negotiated
+	// (AppendAcceptDeflate): RSV1 on the first frame of a data message
+	// then marks it compressed. Without it, or on a continuation or
+	// control frame, RSV1 is a protocol error (1002), as RSV2 and RSV3
+	// always are. Reset keeps it.
+	Deflate bool
 }
 
 // msgPool recycles reassembly buffers across connections so that a client
@@ -135,7 +151,11 @@ const maxPooled = 64 << 10
 //
 // maxMessage bounds a message (a single frame or the sum of its fragments);
 // a header announcing more fails with 1009 before the payload is waited
-// for. maxMessage <= 0 means no bound.
+// for. maxMessage <= 0 means no bound. A compressed message is bounded
+// twice: on the wire (with a little slack for incompressible data, which
+// deflate makes slightly longer), and when inflated, where output beyond
+// maxMessage fails with 1009 however small the input (a decompression
+// bomb). Compressed data that does not inflate fails with 1007.
 func (d *Decoder) Next(buf []byte, maxMessage int) (f Frame, n int, ok bool, err *CloseError) {
 	if d.msg != nil && d.op == OpContinuation {
 		// The previous call returned a reassembled message from msg; the
@@ -150,9 +170,16 @@ func (d *Decoder) Next(buf []byte, maxMessage int) (f Frame, n int, ok bool, err
 	op := Op(b0 & 0x0f)
 	// Every check that needs only the first two bytes comes before waiting
 	// for the rest, so a bad client is cut off as early as possible.
-	if b0&0x70 != 0 {
-		return f, 0, false, d.fail(errRSV)
+	if rsv := b0 & 0x70; rsv != 0 {
+		// RSV1 is permessage-deflate's "compressed" bit, on the first
+		// frame of a data message only (RFC 7692 6.1); a continuation
+		// with RSV1 fails here, a new message with RSV1 during a
+		// fragmented one fails below with errExpectContinue.
+		if rsv != 0x40 || !d.Deflate || op != OpText && op != OpBinary {
+			return f, 0, false, d.fail(errRSV)
+		}
 	}
+	compressed := b0&0x40 != 0
 	if b1&0x80 == 0 {
 		return f, 0, false, d.fail(errUnmasked)
 	}
@@ -205,8 +232,13 @@ func (d *Decoder) Next(buf []byte, maxMessage int) (f Frame, n int, ok bool, err
 			have = len(*d.msg)
 		}
 		limit := uint64(maxInt - hl)
-		if maxMessage > 0 && uint64(maxMessage) < limit {
-			limit = uint64(maxMessage)
+		if maxMessage > 0 {
+			m := uint64(maxMessage)
+			if compressed || op == OpContinuation && d.compressed {
+				// Stored blocks add 5 bytes per 64 KiB.
+				m += m>>12 + 64
+			}
+			limit = min(limit, m)
 		}
 		if uint64(have) > limit || length > limit-uint64(have) {
 			return f, 0, false, d.fail(errTooBig)
@@ -232,12 +264,16 @@ func (d *Decoder) Next(buf []byte, maxMessage int) (f Frame, n int, ok bool, err
 		return Frame{Kind: KindClose, Op: op, Payload: payload, CloseCode: code, CloseReason: reason}, n, true, nil
 	case OpText, OpBinary:
 		if fin {
+			if compressed {
+				return d.inflated(op, payload, n, maxMessage)
+			}
 			if op == OpText && !utf8.Valid(payload) {
 				return Frame{}, 0, false, d.fail(errUTF8)
 			}
 			return Frame{Kind: KindMessage, Op: op, Payload: payload}, n, true, nil
 		}
 		d.op = op
+		d.compressed = compressed
 		d.msg = msgPool.Get().(*[]byte)
 		*d.msg = append((*d.msg)[:0], payload...)
 		return Frame{}, n, false, nil
@@ -248,6 +284,10 @@ func (d *Decoder) Next(buf []byte, maxMessage int) (f Frame, n int, ok bool, err
 		return Frame{}, n, false, nil
 	}
 	op, d.op = d.op, OpContinuation
+	if d.compressed {
+		d.compressed = false
+		return d.inflated(op, *d.msg, n, maxMessage)
+	}
 	msg := *d.msg
 	// Validated whole: a rune split across fragments is legal.
 	if op == OpText && !utf8.Valid(msg) {
@@ -257,6 +297,22 @@ func (d *Decoder) Next(buf []byte, maxMessage int) (f Frame, n int, ok bool, err
 }
 
 const maxInt = int(^uint(0) >> 1)
+
+// inflated completes a compressed message: src (the frame's payload, or
+// the reassembly buffer) is inflated into a pooled buffer that d keeps
+// until the next call.
+func (d *Decoder) inflated(op Op, src []byte, n, maxMessage int) (Frame, int, bool, *CloseError) {
+	out, err := inflate(src, maxMessage)
+	d.release() // the reassembly buffer, if src was it
+	if err != nil {
+		return Frame{}, 0, false, d.fail(err)
+	}
+	d.msg = out
+	if op == OpText && !utf8.Valid(*out) {
+		return Frame{}, 0, false, d.fail(errUTF8)
+	}
+	return Frame{Kind: KindMessage, Op: op, Payload: *out, Compressed: true}, n, true, nil
+}
 
 // fail drops the message in progress: after a violation the connection is
 // closing and its state is of no further use.
@@ -269,6 +325,7 @@ func (d *Decoder) fail(e *CloseError) *CloseError {
 // a Payload from a previous Next must not be used after it.
 func (d *Decoder) Reset() {
 	d.op = OpContinuation
+	d.compressed = false
 	d.release()
 }
 
@@ -276,11 +333,15 @@ func (d *Decoder) release() {
 	if d.msg == nil {
 		return
 	}
-	if cap(*d.msg) <= maxPooled {
-		*d.msg = (*d.msg)[:0]
-		msgPool.Put(d.msg)
-	}
+	putBuf(d.msg)
 	d.msg = nil
+}
+
+func putBuf(b *[]byte) {
+	if cap(*b) <= maxPooled {
+		*b = (*b)[:0]
+		msgPool.Put(b)
+	}
 }
 
 // InProgress reports whether a fragmented message is being reassembled.
@@ -333,7 +394,10 @@ func HeaderLen(length int) int {
 // length bytes, for a payload written separately (a shared fan-out payload
 // in a writev).
 func AppendFrameHeader(dst []byte, op Op, length int) []byte {
-	b0 := 0x80 | byte(op)
+	return appendHeader(dst, 0x80|byte(op), length)
+}
+
+func appendHeader(dst []byte, b0 byte, length int) []byte {
 	switch {
 	case length <= 125:
 		return append(dst, b0, byte(length))

@@ -65,7 +65,11 @@ type event struct {
 // decodeAll runs Next over buf until it stops, as the event loop does.
 func decodeAll(t *testing.T, buf []byte, max int) ([]event, *CloseError, int) {
 	t.Helper()
-	var d Decoder
+	return decodeAllWith(t, &Decoder{}, buf, max)
+}
+
+func decodeAllWith(t *testing.T, d *Decoder, buf []byte, max int) ([]event, *CloseError, int) {
+	t.Helper()
 	var evs []event
 	off := 0
 	for {

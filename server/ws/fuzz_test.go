@@ -67,12 +67,90 @@ func FuzzDecoder(f *testing.F) {
 	f.Add([]byte{0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0}, 0)
 	f.Add(concat(text(false, "a"), text(true, "b")), 100)
 	f.Fuzz(func(t *testing.T, data []byte, maxMessage int) {
-		var d Decoder
+		checkDecoder(t, data, maxMessage, false)
+	})
+}
+
+// FuzzDecoderDeflate is FuzzDecoder with permessage-deflate negotiated:
+// compressed messages, bombs and corrupt data must give a message within
+// the limit or a clean close code, never a panic.
+func FuzzDecoderDeflate(f *testing.F) {
+	z := func(s string) []byte { return deflateRaw(f, []byte(s)) }
+	zl := z(strings.Repeat("abcdef", 200))
+	f.Add(maskedFrame(true, 4, OpText, z("hello hello"), testMask), 100)
+	f.Add(maskedFrame(true, 4, OpBinary, deflateRaw(f, make([]byte, 100000)), testMask), 1000)
+	f.Add(concat(maskedFrame(false, 4, OpText, zl[:7], testMask), ctrl(OpPing, "x"),
+		maskedFrame(true, 0, OpContinuation, zl[7:], testMask)), 2000)
+	f.Add(concat(maskedFrame(false, 4, OpText, zl[:7], testMask), maskedFrame(true, 4, OpContinuation, zl[7:], testMask)), 2000)
+	f.Add(maskedFrame(true, 4, OpText, []byte{0xff, 0xfe, 0x00}, testMask), 100)
+	f.Add(maskedFrame(true, 4, OpText, nil, testMask), 0)
+	f.Add(concat(text(true, "plain"), maskedFrame(true, 4, OpText, z("caf\xc3\xa9"), testMask)), 100)
+	f.Fuzz(func(t *testing.T, data []byte, maxMessage int) {
+		if maxMessage <= 0 || maxMessage > 1<<20 {
+			maxMessage = 1 << 20 // no bound would let a bomb run the fuzzer out of memory
+		}
+		checkDecoder(t, data, maxMessage, true)
+	})
+}
+
+// FuzzDeflateRoundTrip: whatever AppendCompressedFrame writes, the
+// decoder (as the peer's would, after masking) gives back unchanged.
+func FuzzDeflateRoundTrip(f *testing.F) {
+	f.Add([]byte(""), true)
+	f.Add([]byte(sampleMessage), false)
+	f.Add(bytes.Repeat([]byte("ab"), 5000), false)
+	f.Fuzz(func(t *testing.T, payload []byte, text bool) {
+		op := OpBinary
+		if text {
+			if !utf8.Valid(payload) {
+				return
+			}
+			op = OpText
+		}
+		frame := AppendCompressedFrame(nil, op, payload)
+		h, err := readServerFrame(frame)
+		if err != nil || h.Header.Rsv != 4 || byte(h.Header.OpCode) != byte(op) {
+			t.Fatalf("header %+v %v", h.Header, err)
+		}
+		if got, err := stdInflate(h.Payload); err != nil || !bytes.Equal(got, payload) {
+			t.Fatalf("stdlib inflate: %v", err)
+		}
+		d := Decoder{Deflate: true}
+		fr, n, ok, cerr := d.Next(maskedFrame(true, 4, op, h.Payload, testMask), len(payload))
+		if cerr != nil || !ok || n == 0 || !fr.Compressed || !bytes.Equal(fr.Payload, payload) {
+			t.Fatalf("decoder: %v", cerr)
+		}
+	})
+}
+
+// FuzzNegotiateDeflate: any extension header parses without panic, and an
+// accepted offer is one that the response can honour.
+func FuzzNegotiateDeflate(f *testing.F) {
+	f.Add("permessage-deflate; client_max_window_bits")
+	f.Add(`permessage-deflate; server_max_window_bits="15", x; y="a\"b"`)
+	f.Add("permessage-deflate; server_max_window_bits=10, permessage-deflate")
+	f.Fuzz(func(t *testing.T, v string) {
+		offered, ok, window := negotiateDeflate([]byte(v))
+		if ok && !offered || window && !ok {
+			t.Fatalf("offered=%v ok=%v window=%v", offered, ok, window)
+		}
+		if ok && !strings.Contains(strings.ToLower(v), "permessage-deflate") {
+			t.Fatal("accepted without an offer")
+		}
+		if window && !strings.Contains(strings.ToLower(v), "server_max_window_bits") {
+			t.Fatal("window without server_max_window_bits")
+		}
+	})
+}
+
+func checkDecoder(t *testing.T, data []byte, maxMessage int, deflate bool) {
+	{
+		d := Decoder{Deflate: deflate}
 		buf := data
 		for len(buf) > 0 {
 			// A copy of the state lets each frame also be tried one byte
 			// short, which must be "incomplete" whenever the whole decodes.
-			shadow := Decoder{op: d.op}
+			shadow := Decoder{op: d.op, compressed: d.compressed, Deflate: d.Deflate}
 			if d.msg != nil {
 				m := bytes.Clone(*d.msg)
 				shadow.msg = &m
@@ -113,6 +191,9 @@ func FuzzDecoder(f *testing.F) {
 					if maxMessage > 0 && len(f.Payload) > maxMessage {
 						t.Fatalf("message of %d over %d", len(f.Payload), maxMessage)
 					}
+					if f.Compressed && !deflate {
+						t.Fatal("compressed without deflate")
+					}
 				case KindPing, KindPong:
 					if len(f.Payload) > MaxControlPayload {
 						t.Fatal("long control frame")
@@ -127,5 +208,5 @@ func FuzzDecoder(f *testing.F) {
 			}
 			buf = buf[n:]
 		}
-	})
+	}
 }

@@ -32,9 +32,22 @@ type Request struct {
 	// selects none, which clients must accept (RFC 6455 4.2.2).
 	Protocols []string
 
-	// DeflateOffered reports a permessage-deflate offer. The decoder
-	// rejects RSV1, so accepting it would need both sides to change.
+	// DeflateOffered reports a permessage-deflate offer of any kind, even
+	// one mako declines.
 	DeflateOffered bool
+
+	// Deflate reports a permessage-deflate offer (RFC 7692) that mako can
+	// accept in its stateless form: no context takeover either way, a
+	// 32 KiB window. Offers are taken in the client's order of preference;
+	// one with a parameter mako cannot honour (server_max_window_bits below
+	// 15, an unknown or repeated parameter, a bad value) is skipped. The
+	// server that wants compression answers with AppendAcceptDeflate and
+	// sets Decoder.Deflate; it may also ignore the offer (AppendAccept).
+	Deflate bool
+
+	// deflateWindow: the accepted offer named server_max_window_bits=15,
+	// which the response must repeat (RFC 7692 7.1.2.1).
+	deflateWindow bool
 }
 
 // HTTPError is a failed upgrade: the server answers with Status and Reason
@@ -165,7 +178,8 @@ func parseHead(head []byte) (*Request, *HTTPError) {
 		seenVer, badVer        bool
 		upgrade, connUpgrade   bool
 		protos                 []string
-		deflate                bool
+		offered, deflate       bool
+		window                 bool
 	)
 	for len(rest) > 0 {
 		line, rest = cutLine(rest)
@@ -206,7 +220,12 @@ func parseHead(head []byte) (*Request, *HTTPError) {
 		case equalFold(name, "sec-websocket-protocol"):
 			protos = appendList(protos, value)
 		case equalFold(name, "sec-websocket-extensions"):
-			deflate = deflate || offersDeflate(value)
+			// The first acceptable offer wins, across header lines.
+			o, ok, w := negotiateDeflate(value)
+			offered = offered || o
+			if ok && !deflate {
+				deflate, window = true, w
+			}
 		case equalFold(name, "content-length"):
 			// A GET upgrade has no body; one announced would be read as
 			// frames. Transfer-Encoding is refused for the same reason.
@@ -256,7 +275,9 @@ func parseHead(head []byte) (*Request, *HTTPError) {
 		Origin:         cut(len(origin)),
 		Key:            cut(len(key)),
 		Protocols:      protos,
-		DeflateOffered: deflate,
+		DeflateOffered: offered,
+		Deflate:        deflate,
+		deflateWindow:  window,
 	}, nil
 }
 
@@ -415,24 +436,6 @@ func appendList(dst []string, list []byte) []string {
 	return dst
 }
 
-func offersDeflate(list []byte) bool {
-	for len(list) > 0 {
-		var elem []byte
-		if i := bytes.IndexByte(list, ','); i >= 0 {
-			elem, list = list[:i], list[i+1:]
-		} else {
-			elem, list = list, nil
-		}
-		if i := bytes.IndexByte(elem, ';'); i >= 0 {
-			elem = elem[:i]
-		}
-		if equalFold(trimOWS(elem), "permessage-deflate") {
-			return true
-		}
-	}
-	return false
-}
-
 // validKey checks RFC 6455 4.2.1 item 5: base64 of a 16-byte nonce.
 func validKey(k []byte) bool {
 	if len(k) != 24 {
@@ -448,12 +451,38 @@ const acceptGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 // AppendAccept appends the 101 response completing the handshake for key
 // (as ParseUpgrade returned it). No subprotocol or extension is selected.
 func AppendAccept(dst []byte, key string) []byte {
+	dst = appendAcceptHead(dst, key)
+	return append(dst, "\r\n\r\n"...)
+}
+
+// deflateResponse is the only permessage-deflate mako agrees to: every
+// message compressed on its own, so that no socket keeps a compressor or
+// a window and one compressed frame serves every subscriber. The server
+// may add client_no_context_takeover to any offer (RFC 7692 7.1.1.2).
+const deflateResponse = "\r\nSec-WebSocket-Extensions: permessage-deflate; " +
+	"server_no_context_takeover; client_no_context_takeover"
+
+// AppendAcceptDeflate is AppendAccept for req, selecting permessage-deflate
+// when req.Deflate is set (clear it to refuse compression). After writing
+// it with the extension, set Decoder.Deflate and send messages either
+// plain or with AppendCompressedFrame.
+func AppendAcceptDeflate(dst []byte, req *Request) []byte {
+	dst = appendAcceptHead(dst, req.Key)
+	if req.Deflate {
+		dst = append(dst, deflateResponse...)
+		if req.deflateWindow {
+			dst = append(dst, "; server_max_window_bits=15"...)
+		}
+	}
+	return append(dst, "\r\n\r\n"...)
+}
+
+func appendAcceptHead(dst []byte, key string) []byte {
 	dst = append(dst, "HTTP/1.1 101 Switching Protocols\r\n"+
 		"Upgrade: websocket\r\n"+
 		"Connection: Upgrade\r\n"+
 		"Sec-WebSocket-Accept: "...)
-	dst = appendAcceptKey(dst, key)
-	return append(dst, "\r\n\r\n"...)
+	return appendAcceptKey(dst, key)
 }
 
 func appendAcceptKey(dst []byte, key string) []byte {

@@ -52,7 +52,7 @@ func TestParseUpgradeFields(t *testing.T) {
 	}
 	want := &Request{
 		Path: "/chat", RawQuery: "x=1", Host: "example.com", Origin: "https://example.com",
-		Key: goodKey, Protocols: []string{"chat", "superchat"}, DeflateOffered: true,
+		Key: goodKey, Protocols: []string{"chat", "superchat"}, DeflateOffered: true, Deflate: true,
 	}
 	if !reflect.DeepEqual(req, want) {
 		t.Fatalf("got %+v\nwant %+v", req, want)
@@ -95,7 +95,7 @@ func TestParseUpgradeVariants(t *testing.T) {
 			Request{Path: "/", Host: "example.com", Key: goodKey}},
 		{"deflate second", reqWith("GET / HTTP/1.1", nil,
 			"Sec-WebSocket-Extensions: foo; a=1, Permessage-Deflate"),
-			Request{Path: "/", Host: "example.com", Key: goodKey, DeflateOffered: true}},
+			Request{Path: "/", Host: "example.com", Key: goodKey, DeflateOffered: true, Deflate: true}},
 		{"content-length 0", reqWith("GET / HTTP/1.1", nil, "Content-Length: 0"),
 			Request{Path: "/", Host: "example.com", Key: goodKey}},
 		{"obs-text value", reqWith("GET / HTTP/1.1", nil, "X-Name: caf\xc3\xa9"),

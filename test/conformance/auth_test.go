@@ -187,3 +187,16 @@ func TestAuthReplyNotAnObject(t *testing.T) {
 	}
 	c.Quiet()
 }
+
+// Rule (spec-silent, SocketShark reference): "method": null is a method
+// absent from `authentication` (SocketShark's data.get("method", "ticket")
+// yields None) → Authentication method unsupported.
+func TestAuthMethodNull(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	c := f.dial()
+	expectJSON(t, c.Roundtrip(`{"event":"auth","method":null,"ticket":"abc"}`),
+		`{"event":"auth","status":"error","error":"`+errAuthMethod+`"}`)
+	c.Quiet()
+	f.svc.NoCall(t)
+}

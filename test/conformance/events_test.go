@@ -57,12 +57,22 @@ func TestUnknownEvent(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, nil)
 	c := f.dial()
-	for _, name := range []string{"hello", "", "Subscribe", "PING", "pong"} {
+	for _, name := range []string{"hello", "Subscribe", "PING", "pong", " "} {
 		expectJSON(t, c.Roundtrip(`{"event":"`+name+`","subscription":"books.b1","data":1}`),
 			`{"event":"`+name+`","status":"error","error":"`+errEventNotFound+`"}`)
 	}
 	c.Quiet()
 	f.svc.NoCall(t)
+}
+
+// Row: unknown event, with the empty name: "" is a string of at most 40
+// chars, so it is an unknown event and the reply echoes "event":"" (as
+// SocketShark's send_error does).
+func TestUnknownEventEmptyName(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	c := f.dial()
+	expectJSON(t, c.Roundtrip(`{"event":""}`), `{"event":"","status":"error","error":"`+errEventNotFound+`"}`)
 }
 
 // Row: ping → {"event":"pong","data":D} at once, no service call; D is the

@@ -103,7 +103,7 @@ func (f *fixture) call(path, body string) map[string]any {
 	return c.Body
 }
 
-// nextPath returns the next call whatever its path.
+// nextCall returns the next call whatever its path.
 func (f *fixture) nextCall() e2e.Call {
 	f.t.Helper()
 	return f.svc.Next(f.t)
@@ -296,5 +296,7 @@ func ev(event, name string, kv ...any) string {
 	}
 	return enc(m)
 }
+
+type clientT = e2e.Client
 
 func boolp(b bool) *bool { return &b }
