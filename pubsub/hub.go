@@ -22,9 +22,10 @@ type Message struct {
 }
 
 // Sink is one event loop's receiving end. Deliver is called from a fan-out
-// worker and must not block: it posts the message to its loop.
+// worker and must not block: it posts the messages to its loop, which owns
+// the slice from then on. Messages of one channel appear in publish order.
 type Sink interface {
-	Deliver(m *Message)
+	Deliver(ms []*Message)
 }
 
 const hubShards = 64
@@ -208,33 +209,46 @@ func (h *Hub) dispatch(channel string, payload []byte, receivedAt time.Time) {
 	w.enqueue(inbound{channel: channel, payload: payload, receivedAt: receivedAt})
 }
 
-// route runs on the channel's fan-out worker.
-func (h *Hub) route(in inbound, queued int) {
+// maxBatch bounds how many messages a worker hands a loop at once, so one
+// busy channel cannot hold back the first message of a batch for long.
+const maxBatch = 256
+
+// route decodes one message and appends it to the batch of every loop that
+// holds its channel. It runs on the channel's fan-out worker.
+func (h *Hub) route(in inbound, queued int, out [][]*Message) [][]*Message {
 	pub, err := protocol.DecodePublished(in.payload)
 	if err != nil {
 		h.log.Warn("dropping published message", "channel", in.channel, "cause", err.Error())
-		return
+		return out
 	}
-	var buf [16]int
 	sh := h.shard(in.channel)
 	sh.mu.RLock()
+	defer sh.mu.RUnlock()
 	st := sh.channels[in.channel]
-	var loops []int
-	if st != nil {
-		loops = append(buf[:0], st.loops...)
-	}
-	sh.mu.RUnlock()
-	if len(loops) == 0 {
-		return
+	if st == nil || len(st.loops) == 0 {
+		return out
 	}
 	m := &Message{Channel: in.channel, Pub: pub, ReceivedAt: in.receivedAt, QueueSize: queued}
-	h.sinkMu.RLock()
-	for _, l := range loops {
-		if l < len(h.sinks) {
-			h.sinks[l].Deliver(m)
+	for _, l := range st.loops {
+		for len(out) <= l {
+			out = append(out, nil)
 		}
+		out[l] = append(out[l], m)
 	}
-	h.sinkMu.RUnlock()
+	return out
+}
+
+// flush hands each loop its batch: one loop task per batch instead of one
+// per message, so a loop writes a burst to a socket with one syscall.
+func (h *Hub) flush(out [][]*Message) {
+	h.sinkMu.RLock()
+	defer h.sinkMu.RUnlock()
+	for l, ms := range out {
+		if len(ms) > 0 && l < len(h.sinks) {
+			h.sinks[l].Deliver(ms)
+		}
+		out[l] = nil
+	}
 }
 
 func containsInt(s []int, v int) bool {
@@ -294,6 +308,7 @@ func (f *fanout) stop() {
 
 func (f *fanout) run() {
 	var batch []inbound
+	var out [][]*Message
 	for {
 		select {
 		case <-f.wake:
@@ -310,9 +325,13 @@ func (f *fanout) run() {
 			for i := range batch {
 				// Messages still waiting behind this one, as SocketShark
 				// reports its reader queue.
-				f.hub.route(batch[i], len(batch)-i-1)
+				out = f.hub.route(batch[i], len(batch)-i-1, out)
 				batch[i] = inbound{}
+				if (i+1)%maxBatch == 0 {
+					f.hub.flush(out)
+				}
 			}
+			f.hub.flush(out)
 		}
 	}
 }

@@ -56,7 +56,11 @@ func (b *recordingBroker) Close() error { return nil }
 
 type chanSink chan *Message
 
-func (c chanSink) Deliver(m *Message) { c <- m }
+func (c chanSink) Deliver(ms []*Message) {
+	for _, m := range ms {
+		c <- m
+	}
+}
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
@@ -181,17 +185,19 @@ func BenchmarkHubRoute(b *testing.B) {
 	_ = h.Start()
 	defer h.Close()
 	done := make(chan struct{}, 1024)
-	id := h.AddSink(sinkFunc(func(*Message) { done <- struct{}{} }))
+	id := h.AddSink(sinkFunc(func([]*Message) { done <- struct{}{} }))
 	h.Subscribe("s.t", id, func(error) {})
 	payload := []byte(`{"subscription":"s.t","data":{"text":"0123456789012345678901234567890123456789012345678901234567890123456789"}}`)
+	var out [][]*Message
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		h.route(inbound{channel: "s.t", payload: payload}, 0)
+		out = h.route(inbound{channel: "s.t", payload: payload}, 0, out)
+		h.flush(out)
 		<-done
 	}
 }
 
-type sinkFunc func(*Message)
+type sinkFunc func([]*Message)
 
-func (f sinkFunc) Deliver(m *Message) { f(m) }
+func (f sinkFunc) Deliver(ms []*Message) { f(ms) }

@@ -225,6 +225,10 @@ func (sess *session) write(frame []byte) {
 	if sess.state != stOpen {
 		return
 	}
+	if sess.l.batching {
+		sess.l.queueOut(sess, frame)
+		return
+	}
 	_, _ = sess.c.Write(frame)
 	if sess.c.OutboundBuffered() > sess.l.s.cfg.WS.MaxOutboundBytes {
 		sess.l.s.log.Warn("closing connection: slow consumer", "buffered", sess.c.OutboundBuffered())

@@ -32,6 +32,16 @@ type loop struct {
 	variants []variant
 
 	drain *drainState // non-nil while a broker-loss drain runs
+
+	// Write coalescing during deliverBatch: sessions with queued frames, and
+	// spare buffers (a session holds one only while it is dirty).
+	batching bool
+	dirty    []*session
+	outFree  [][]byte
+	outBytes int
+
+	delivering  bool
+	closedLater []*session
 }
 
 // variant is one encoding of the message being delivered; buf keeps its
@@ -68,10 +78,84 @@ func (l *loop) runTimers() {
 }
 
 // Deliver implements pubsub.Sink: called on a fan-out worker, it posts the
-// message to the loop. Messages of one channel come from one worker, and the
+// batch to the loop. Messages of one channel come from one worker, and the
 // loop's task queue is FIFO, so their order holds.
-func (l *loop) Deliver(m *pubsub.Message) {
-	l.execute(func() { l.deliver(m) })
+func (l *loop) Deliver(ms []*pubsub.Message) {
+	l.execute(func() { l.deliverBatch(ms) })
+}
+
+// deliverBatch delivers a batch with writes coalesced per session: a
+// session receiving several messages of the batch gets one write syscall.
+func (l *loop) deliverBatch(ms []*pubsub.Message) {
+	l.delivering, l.batching = true, true
+	for _, m := range ms {
+		l.deliver(m)
+	}
+	l.batching = false
+	l.flushOut()
+	l.delivering = false
+	// A failed write closes its socket synchronously inside gnet; the
+	// close steps change the index, so they wait until delivery is done.
+	for i, sess := range l.closedLater {
+		l.closedLater[i] = nil
+		if !sess.busy {
+			sess.runCloseSteps()
+		}
+	}
+	l.closedLater = l.closedLater[:0]
+}
+
+// Coalescing bounds: one session's buffer is written once it reaches
+// maxSessionOut, and everything is written once the loop holds maxLoopOut,
+// so a batch to many subscribers never holds much memory.
+const (
+	maxSessionOut = 64 << 10
+	maxLoopOut    = 4 << 20
+	maxFreeOut    = 256
+)
+
+// queueOut appends a frame to the session's coalescing buffer.
+func (l *loop) queueOut(sess *session, frame []byte) {
+	if sess.out == nil {
+		if n := len(l.outFree); n > 0 {
+			sess.out = l.outFree[n-1]
+			l.outFree = l.outFree[:n-1]
+		} else {
+			sess.out = make([]byte, 0, 4096)
+		}
+		l.dirty = append(l.dirty, sess)
+	}
+	sess.out = append(sess.out, frame...)
+	l.outBytes += len(frame)
+	switch {
+	case l.outBytes >= maxLoopOut:
+		l.flushOut()
+	case len(sess.out) >= maxSessionOut:
+		out := sess.out
+		sess.out = out[:0]
+		l.outBytes -= len(out)
+		l.batching = false
+		sess.write(out)
+		l.batching = true
+	}
+}
+
+// flushOut writes every session's coalesced frames.
+func (l *loop) flushOut() {
+	batching := l.batching
+	l.batching = false
+	for i, sess := range l.dirty {
+		l.dirty[i] = nil
+		out := sess.out
+		sess.out = nil
+		sess.write(out)
+		if cap(out) <= maxSessionOut*2 && len(l.outFree) < maxFreeOut {
+			l.outFree = append(l.outFree, out[:0])
+		}
+	}
+	l.dirty = l.dirty[:0]
+	l.outBytes = 0
+	l.batching = batching
 }
 
 // chanEntry is the loop-local half of the subscription index for one name.

@@ -28,6 +28,8 @@ type session struct {
 
 	subs map[string]*subscription // confirmed subscriptions
 
+	out []byte // frames coalesced during a delivery batch (see loop.deliverBatch)
+
 	queue  []queued
 	busy   bool // an event is in progress (possibly waiting on a service call)
 	inPump bool
@@ -100,7 +102,6 @@ func (sess *session) onClosed() {
 	if sess.gone {
 		return
 	}
-	wasOpen := sess.state == stOpen || sess.state == stClosing
 	sess.state = stClosed
 	sess.gone = true
 	sess.l.sched.stop(&sess.timer)
@@ -108,7 +109,10 @@ func (sess *session) onClosed() {
 	sess.l.s.metrics.connCount.Add(-1)
 	sess.queue = nil
 	sess.dec.Reset()
-	_ = wasOpen
+	if sess.l.delivering {
+		sess.l.closedLater = append(sess.l.closedLater, sess)
+		return
+	}
 	if !sess.busy {
 		sess.runCloseSteps()
 	}
