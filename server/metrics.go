@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"sync/atomic"
 )
 
@@ -13,6 +14,9 @@ type metrics struct {
 	// events is socketshark_event_success_counter, indexed by eventNames ×
 	// {success, error}: fixed, so counting is one atomic add on any loop.
 	events [len(eventNames)][2]atomic.Int64
+	// log, when metrics.log is configured, logs every event at debug level
+	// (SocketShark's log metrics backend).
+	log *slog.Logger
 }
 
 // eventNames are the label values; client-chosen names count as "unknown"
@@ -32,6 +36,9 @@ func (m *metrics) event(event, status string) {
 		st = 1
 	}
 	m.events[i][st].Add(1)
+	if m.log != nil {
+		m.log.Debug("metric", "name", "socketshark_event_success_counter", "event", eventNames[i], "status", status)
+	}
 }
 
 // writePrometheus writes the text exposition format.

@@ -89,6 +89,9 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		tickStop: make(chan struct{}),
 		tickDone: make(chan struct{}),
 	}
+	if cfg.Metrics.Log != nil {
+		s.metrics.log = s.log
+	}
 	s.services = make(map[string]*serviceInfo, len(cfg.Services))
 	for name, sc := range cfg.Services {
 		s.services[name] = newServiceInfo(name, sc)
