@@ -29,13 +29,7 @@ func StartCluster(t testing.TB, masters, replicasPerMaster int) *Cluster {
 	ports := map[int]bool{}
 	for i := range c.Nodes {
 		s := &Server{t: t, dir: t.TempDir()}
-		for {
-			s.port = freePort(t, true)
-			if !ports[s.port] && !ports[s.port+10000] && !ports[s.port-10000] {
-				break
-			}
-		}
-		ports[s.port] = true
+		s.port = pickPort(t, ports)
 		s.logPath = s.dir + "/redis.log"
 		s.extra = []string{
 			"--cluster-enabled", "yes",
@@ -55,8 +49,15 @@ func StartCluster(t testing.TB, masters, replicasPerMaster int) *Cluster {
 	}
 	wg.Wait()
 	for _, s := range c.Nodes {
+		// A port free when picked can be taken before redis binds it
+		// (by another test's process or an ephemeral client port).
+		for try := 0; s.cmd == nil && try < 5; try++ {
+			s.port = pickPort(t, ports)
+			s.startNoFatal()
+		}
 		if s.cmd == nil {
-			t.Fatalf("redistest: cluster node %d did not start", s.port)
+			log, _ := os.ReadFile(s.logPath)
+			t.Fatalf("redistest: cluster node %d did not start:\n%s", s.port, log)
 		}
 	}
 	args := []string{"--cluster", "create"}
@@ -88,6 +89,16 @@ func (c *Cluster) waitReplicasSynced(timeout time.Duration) {
 		}
 		return true
 	})
+}
+
+func pickPort(t testing.TB, taken map[int]bool) int {
+	for {
+		p := freePort(t, true)
+		if !taken[p] && !taken[p+10000] && !taken[p-10000] {
+			taken[p] = true
+			return p
+		}
+	}
 }
 
 func (s *Server) startNoFatal() {
