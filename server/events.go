@@ -327,7 +327,8 @@ func (sess *session) endSub(sub *subscription) {
 func (sess *session) revoke(sub *subscription, msg string) {
 	sess.endSub(sub)
 	sub.unsubscribeCallbacks(func(before service.Result) {
-		sess.reply(&protocol.Reply{Event: "unsubscribe", Error: msg, Subscription: sub.name, Extra: sub.extra, Data: dataOf(before)})
+		// A server-initiated push, not a reply to a client event: not counted.
+		sess.writeReply(&protocol.Reply{Event: "unsubscribe", Error: msg, Subscription: sub.name, Extra: sub.extra, Data: dataOf(before)})
 	}, sess.finish)
 }
 
