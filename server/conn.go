@@ -225,11 +225,20 @@ func (sess *session) write(frame []byte) {
 	if sess.state != stOpen {
 		return
 	}
-	if sess.l.batching {
+	if sess.l.batching || sess.out != nil {
+		// Behind frames still coalescing: keep the session's order.
 		sess.l.queueOut(sess, frame)
 		return
 	}
-	_, _ = sess.c.Write(frame)
+	sess.send(frame)
+}
+
+// send writes to the socket now and enforces the outbound cap.
+func (sess *session) send(b []byte) {
+	if sess.state != stOpen {
+		return
+	}
+	_, _ = sess.c.Write(b)
 	if sess.c.OutboundBuffered() > sess.l.s.cfg.WS.MaxOutboundBytes {
 		sess.l.s.log.Warn("closing connection: slow consumer", "buffered", sess.c.OutboundBuffered())
 		sess.closeWith(ws.ClosePolicyViolation, "slow consumer")
@@ -269,6 +278,10 @@ func (sess *session) closeWith(code int, reason string) {
 		return
 	}
 	if sess.state == stOpen {
+		if out := sess.out; out != nil {
+			sess.out = nil
+			_, _ = sess.c.Write(out)
+		}
 		_, _ = sess.c.Write(ws.AppendClose(sess.l.scratch[:0], code, reason))
 	}
 	sess.state = stClosing

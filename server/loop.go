@@ -42,6 +42,7 @@ type loop struct {
 
 	delivering  bool
 	closedLater []*session
+	flushPosted bool
 }
 
 // variant is one encoding of the message being delivered; buf keeps its
@@ -84,16 +85,16 @@ func (l *loop) Deliver(ms []*pubsub.Message) {
 	l.execute(func() { l.deliverBatch(ms) })
 }
 
-// deliverBatch delivers a batch with writes coalesced per session: a
-// session receiving several messages of the batch gets one write syscall.
+// deliverBatch delivers a batch with writes coalesced per session. The
+// flush is a separate task queued behind whatever the loop already has to
+// do, so consecutive batches (one per fan-out worker wake-up) share it: a
+// subscriber receiving a burst gets one write syscall, not one per message.
 func (l *loop) deliverBatch(ms []*pubsub.Message) {
 	l.delivering, l.batching = true, true
 	for _, m := range ms {
 		l.deliver(m)
 	}
-	l.batching = false
-	l.flushOut()
-	l.delivering = false
+	l.delivering, l.batching = false, false
 	// A failed write closes its socket synchronously inside gnet; the
 	// close steps change the index, so they wait until delivery is done.
 	for i, sess := range l.closedLater {
@@ -103,6 +104,15 @@ func (l *loop) deliverBatch(ms []*pubsub.Message) {
 		}
 	}
 	l.closedLater = l.closedLater[:0]
+	if len(l.dirty) > 0 && !l.flushPosted {
+		l.flushPosted = true
+		l.execute(l.flushTask)
+	}
+}
+
+func (l *loop) flushTask() {
+	l.flushPosted = false
+	l.flushOut()
 }
 
 // Coalescing bounds: one session's buffer is written once it reaches
@@ -132,30 +142,28 @@ func (l *loop) queueOut(sess *session, frame []byte) {
 		l.flushOut()
 	case len(sess.out) >= maxSessionOut:
 		out := sess.out
-		sess.out = out[:0]
+		sess.out = out[:0] // gnet copies what the socket does not take
 		l.outBytes -= len(out)
-		l.batching = false
-		sess.write(out)
-		l.batching = true
+		sess.send(out)
 	}
 }
 
 // flushOut writes every session's coalesced frames.
 func (l *loop) flushOut() {
-	batching := l.batching
-	l.batching = false
 	for i, sess := range l.dirty {
 		l.dirty[i] = nil
 		out := sess.out
+		if out == nil {
+			continue // closed, or flushed early by closeWith
+		}
 		sess.out = nil
-		sess.write(out)
+		sess.send(out)
 		if cap(out) <= maxSessionOut*2 && len(l.outFree) < maxFreeOut {
 			l.outFree = append(l.outFree, out[:0])
 		}
 	}
 	l.dirty = l.dirty[:0]
 	l.outBytes = 0
-	l.batching = batching
 }
 
 // chanEntry is the loop-local half of the subscription index for one name.

@@ -108,6 +108,7 @@ func (sess *session) onClosed() {
 	delete(sess.l.sessions, sess)
 	sess.l.s.metrics.connCount.Add(-1)
 	sess.queue = nil
+	sess.out = nil
 	sess.dec.Reset()
 	if sess.l.delivering {
 		sess.l.closedLater = append(sess.l.closedLater, sess)
