@@ -71,7 +71,7 @@ func (sess *session) onTraffic() {
 	if sess.state == stHandshake {
 		used = sess.handshake(buf)
 		if sess.state != stOpen {
-			discard(c, used)
+			sess.discard(used)
 			return
 		}
 	}
@@ -96,15 +96,16 @@ func (sess *session) onTraffic() {
 	if sess.state != stOpen {
 		used = len(buf)
 	}
-	discard(c, used)
+	sess.discard(used)
 }
 
 // discard drops the n bytes parsed from the inbound buffer. gnet's Discard
 // treats n <= 0 as "everything", which would lose a partial request or
-// frame, so nothing is discarded when nothing was used.
-func discard(c gnet.Conn, n int) {
-	if n > 0 {
-		_, _ = c.Discard(n)
+// frame, so nothing is discarded when nothing was used; nor once a failed
+// write has closed (and released) the conn.
+func (sess *session) discard(n int) {
+	if n > 0 && !sess.gone {
+		_, _ = sess.c.Discard(n)
 	}
 }
 
@@ -121,16 +122,18 @@ func (sess *session) handshake(buf []byte) int {
 	if herr != nil {
 		s.log.Debug("rejecting upgrade", "status", herr.Status, "cause", herr.Reason)
 		_, _ = sess.c.Write(ws.AppendHTTPError(nil, herr))
-		sess.state = stClosing
-		_ = sess.c.Close()
+		sess.closeConn()
 		return len(buf)
 	}
 	if !s.cfg.WS.Compression {
 		req.Deflate = false
 	}
-	_, _ = sess.c.Write(ws.AppendAcceptDeflate(sess.l.scratch[:0], req))
-	sess.dec.Deflate = req.Deflate
 	sess.state = stOpen
+	_, _ = sess.c.Write(ws.AppendAcceptDeflate(sess.l.scratch[:0], req))
+	if sess.gone {
+		return len(buf)
+	}
+	sess.dec.Deflate = req.Deflate
 	sess.schedulePing(s.clock.Now())
 	return n
 }
@@ -174,8 +177,7 @@ func (sess *session) onFrame(f *ws.Frame) {
 		} else {
 			_, _ = sess.c.Write(ws.AppendClose(sess.l.scratch[:0], f.CloseCode, ""))
 		}
-		sess.state = stClosing
-		_ = sess.c.Close()
+		sess.closeConn()
 	}
 }
 
@@ -195,8 +197,7 @@ func (sess *session) onTimer() {
 	switch {
 	case sess.state == stHandshake:
 		s.log.Debug("closing connection: handshake timeout")
-		sess.state = stClosing
-		_ = sess.c.Close()
+		sess.closeConn()
 	case sess.state != stOpen:
 	case sess.awaitingPong:
 		s.log.Debug("closing connection: no pong", "timeout", s.cfg.WS.Ping.Timeout)
@@ -206,7 +207,9 @@ func (sess *session) onTimer() {
 		sess.awaitingPong = true
 		sess.pingSentAt = now
 		sess.writeFrame(ws.OpPing, nil)
-		sess.l.sched.set(&sess.timer, now.Add(s.cfg.WS.Ping.Timeout.Duration()))
+		if !sess.gone {
+			sess.l.sched.set(&sess.timer, now.Add(s.cfg.WS.Ping.Timeout.Duration()))
+		}
 	}
 }
 
@@ -227,10 +230,19 @@ func (sess *session) write(frame []byte) {
 	}
 	if sess.l.batching || sess.out != nil {
 		// Behind frames still coalescing: keep the session's order.
-		sess.l.queueOut(sess, frame)
+		sess.l.queueOut(sess, frame, false)
 		return
 	}
 	sess.send(frame)
+}
+
+// writeShared queues a fan-out frame: it is immutable until the flush, so
+// the session may hold it by reference.
+func (sess *session) writeShared(frame []byte) {
+	if sess.state != stOpen {
+		return
+	}
+	sess.l.queueOut(sess, frame, true)
 }
 
 // send writes to the socket now and enforces the outbound cap.
@@ -279,10 +291,20 @@ func (sess *session) closeWith(code int, reason string) {
 	}
 	if sess.state == stOpen {
 		if out := sess.out; out != nil {
-			sess.out = nil
+			sess.out, sess.outOwned = nil, false
 			_, _ = sess.c.Write(out)
 		}
 		_, _ = sess.c.Write(ws.AppendClose(sess.l.scratch[:0], code, reason))
+	}
+	sess.closeConn()
+}
+
+// closeConn closes the socket. A failed write inside gnet closes it
+// synchronously (OnClose runs within Write), and the fd may already belong
+// to a new connection: never touch the conn again once the session is gone.
+func (sess *session) closeConn() {
+	if sess.gone {
+		return
 	}
 	sess.state = stClosing
 	_ = sess.c.Close()

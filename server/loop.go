@@ -45,12 +45,11 @@ type loop struct {
 	flushPosted bool
 }
 
-// variant is one encoding of the message being delivered; buf keeps its
-// capacity for the next message.
+// variant is one encoding of the message being delivered.
 type variant struct {
-	key          string
-	buf, frame   []byte
-	zbuf, zframe []byte // the permessage-deflate frame, made on first need
+	key    string
+	frame  []byte
+	zframe []byte // the permessage-deflate frame, made on first need
 }
 
 func newLoop(s *Server, el gnet.EventLoop) *loop {
@@ -116,24 +115,32 @@ func (l *loop) flushTask() {
 }
 
 // Coalescing bounds: one session's buffer is written once it reaches
-// maxSessionOut, and everything is written once the loop holds maxLoopOut,
-// so a batch to many subscribers never holds much memory.
+// maxSessionOut, and everything is written once the loop's sessions own
+// maxLoopOut bytes, so a burst to many subscribers never holds much memory.
 const (
 	maxSessionOut = 64 << 10
 	maxLoopOut    = 4 << 20
 	maxFreeOut    = 256
 )
 
-// queueOut appends a frame to the session's coalescing buffer.
-func (l *loop) queueOut(sess *session, frame []byte) {
-	if sess.out == nil {
-		if n := len(l.outFree); n > 0 {
-			sess.out = l.outFree[n-1]
-			l.outFree = l.outFree[:n-1]
-		} else {
-			sess.out = make([]byte, 0, 4096)
-		}
+// queueOut appends a frame to the session's pending output. A session's
+// first frame is held by reference when shared (a fan-out frame, immutable
+// until the flush), so the common case — one message per subscriber per
+// flush — copies nothing and allocates nothing per subscriber; a buffer is
+// made only when a second frame arrives.
+func (l *loop) queueOut(sess *session, frame []byte, shared bool) {
+	switch {
+	case sess.out == nil && shared:
+		sess.out, sess.outOwned = frame, false
 		l.dirty = append(l.dirty, sess)
+		return
+	case sess.out == nil:
+		sess.out, sess.outOwned = l.outBuf(len(frame)), true
+		l.dirty = append(l.dirty, sess)
+	case !sess.outOwned:
+		buf := l.outBuf(len(sess.out) + len(frame))
+		l.outBytes += len(sess.out)
+		sess.out, sess.outOwned = append(buf, sess.out...), true
 	}
 	sess.out = append(sess.out, frame...)
 	l.outBytes += len(frame)
@@ -148,17 +155,27 @@ func (l *loop) queueOut(sess *session, frame []byte) {
 	}
 }
 
-// flushOut writes every session's coalesced frames.
+// outBuf returns an empty buffer for at least n bytes.
+func (l *loop) outBuf(n int) []byte {
+	if k := len(l.outFree); k > 0 && cap(l.outFree[k-1]) >= n {
+		b := l.outFree[k-1]
+		l.outFree = l.outFree[:k-1]
+		return b
+	}
+	return make([]byte, 0, 2*n)
+}
+
+// flushOut writes every session's pending output.
 func (l *loop) flushOut() {
 	for i, sess := range l.dirty {
 		l.dirty[i] = nil
-		out := sess.out
+		out, owned := sess.out, sess.outOwned
 		if out == nil {
 			continue // closed, or flushed early by closeWith
 		}
-		sess.out = nil
+		sess.out, sess.outOwned = nil, false
 		sess.send(out)
-		if cap(out) <= maxSessionOut*2 && len(l.outFree) < maxFreeOut {
+		if owned && cap(out) <= maxSessionOut*2 && len(l.outFree) < maxFreeOut {
 			l.outFree = append(l.outFree, out[:0])
 		}
 	}

@@ -28,7 +28,8 @@ type session struct {
 
 	subs map[string]*subscription // confirmed subscriptions
 
-	out []byte // frames coalesced during a delivery batch (see loop.deliverBatch)
+	out      []byte // output pending until the loop's flush (see loop.queueOut)
+	outOwned bool   // out is the session's buffer, not a shared fan-out frame
 
 	queue  []queued
 	busy   bool // an event is in progress (possibly waiting on a service call)
@@ -108,7 +109,7 @@ func (sess *session) onClosed() {
 	delete(sess.l.sessions, sess)
 	sess.l.s.metrics.connCount.Add(-1)
 	sess.queue = nil
-	sess.out = nil
+	sess.out, sess.outOwned = nil, false
 	sess.dec.Reset()
 	if sess.l.delivering {
 		sess.l.closedLater = append(sess.l.closedLater, sess)

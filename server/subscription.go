@@ -123,7 +123,7 @@ func (sub *subscription) offer(m *pubsub.Message, now time.Time, live bool) {
 		}
 	}
 	if live {
-		sub.sess.write(sub.sess.l.liveFrame(sub, m, now))
+		sub.sess.writeShared(sub.sess.l.liveFrame(sub, m, now))
 		return
 	}
 	sub.sendLate(m, now)
@@ -335,19 +335,15 @@ func (l *loop) liveFrame(sub *subscription, m *pubsub.Message, now time.Time) []
 		}
 		if v.zframe == nil {
 			payload := v.frame[len(v.frame)-textPayloadLen(v.frame):]
-			v.zbuf = ws.AppendDeflateFrame(v.zbuf[:0], ws.OpText, payload)
-			v.zframe = v.zbuf
+			v.zframe = ws.AppendDeflateFrame(nil, ws.OpText, payload)
 		}
 		return v.zframe
 	}
 	t := protocol.Timing{ReceivedAt: m.ReceivedAt, QueueSize: m.QueueSize, SentAt: now, PublishedAt: m.Pub.PublishedAt}
-	// Reuse a previous delivery's buffers when there are some.
-	var v variant
-	if n := len(l.variants); n < cap(l.variants) {
-		v = l.variants[:n+1][n]
-	}
-	v.key, v.zframe = sub.variant, nil
-	v.buf, v.frame = encodeTextFrame(v.buf[:0], func(b []byte) []byte {
+	// A fresh buffer per message: sessions hold the frame by reference
+	// until the loop flushes (see queueOut), so it is never reused.
+	v := variant{key: sub.variant}
+	_, v.frame = encodeTextFrame(nil, func(b []byte) []byte {
 		return protocol.AppendMessage(b, sub.name, m.Pub.Data, sub.extra, t)
 	})
 	l.variants = append(l.variants, v)
