@@ -144,4 +144,8 @@ type Limits struct {
 	DrainTimeout Seconds `yaml:"drain_timeout"`
 	// MaxConnections caps open WebSocket connections (0 = no cap).
 	MaxConnections int `yaml:"max_connections"`
+	// MaxHeldMessages bounds the messages held for one subscription during
+	// its provisional window (a slow before_subscribe); beyond it the
+	// oldest are dropped and logged.
+	MaxHeldMessages int `yaml:"max_held_messages"`
 }

@@ -70,6 +70,7 @@ func Default() *Config {
 		Log: Log{Level: "info", Format: "json"},
 		Limits: Limits{
 			MaxQueuedEvents:  64,
+			MaxHeldMessages:  1000,
 			MaxSubscriptions: 1000,
 			DrainTimeout:     30,
 		},

@@ -145,6 +145,7 @@ func (c *Config) Validate() error {
 	k.nonNegative("limits.max_subscriptions", c.Limits.MaxSubscriptions)
 	k.seconds("limits.drain_timeout", c.Limits.DrainTimeout)
 	k.nonNegative("limits.max_connections", c.Limits.MaxConnections)
+	k.nonNegative("limits.max_held_messages", c.Limits.MaxHeldMessages)
 	if k.err != nil {
 		return k.err
 	}

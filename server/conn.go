@@ -171,14 +171,23 @@ func (sess *session) onFrame(f *ws.Frame) {
 			sess.schedulePing(sess.pingSentAt)
 		}
 	case ws.KindClose:
-		// Echo the close handshake, then let gnet flush and close.
-		if f.CloseCode == ws.CloseNoStatus {
-			sess.writeFrame(ws.OpClose, nil)
-		} else {
+		// Echo the close handshake after any pending output, then let gnet
+		// flush and close.
+		if sess.flushPending() {
 			_, _ = sess.c.Write(ws.AppendClose(sess.l.scratch[:0], f.CloseCode, ""))
 		}
 		sess.closeConn()
 	}
+}
+
+// flushPending writes output still waiting for the loop's flush, at once.
+// It reports whether the conn is still usable (a failed write closes it).
+func (sess *session) flushPending() bool {
+	if out := sess.out; out != nil {
+		sess.out, sess.outOwned = nil, false
+		_, _ = sess.c.Write(out)
+	}
+	return !sess.gone
 }
 
 // schedulePing arms the ping timer one interval after from.
@@ -289,11 +298,7 @@ func (sess *session) closeWith(code int, reason string) {
 	if sess.state == stClosed || sess.state == stClosing {
 		return
 	}
-	if sess.state == stOpen {
-		if out := sess.out; out != nil {
-			sess.out, sess.outOwned = nil, false
-			_, _ = sess.c.Write(out)
-		}
+	if sess.state == stOpen && sess.flushPending() {
 		_, _ = sess.c.Write(ws.AppendClose(sess.l.scratch[:0], code, reason))
 	}
 	sess.closeConn()

@@ -264,7 +264,9 @@ func (sess *session) beforeSubscribe(sub *subscription) {
 		for _, m := range held {
 			sub.offer(m, now, false)
 		}
-		sub.startTimers(now)
+		if !sess.gone {
+			sub.startTimers(now)
+		}
 		sess.call(sub.svc.name, sub.svc.cfg.OnSubscribe, sub.body(nil), func(service.Result) { sess.finish() })
 	})
 }

@@ -58,7 +58,9 @@ func (sess *session) enqueue(q queued) {
 	if sess.gone {
 		return
 	}
-	if len(sess.queue) >= sess.l.s.cfg.Limits.MaxQueuedEvents {
+	// The limit is on client events; internal tasks (re-authorization)
+	// must never cost the client its connection.
+	if q.task == nil && len(sess.queue) >= sess.l.s.cfg.Limits.MaxQueuedEvents {
 		sess.l.s.log.Warn("closing connection: too many queued events", "limit", sess.l.s.cfg.Limits.MaxQueuedEvents)
 		sess.closeWith(ws.ClosePolicyViolation, "too many queued events")
 		return

@@ -34,9 +34,14 @@ type subscription struct {
 }
 
 type throttle struct {
-	state  protocol.ThrottleState
-	timers map[string]*timer
+	state     protocol.ThrottleState
+	timers    map[string]*timer
+	maxWindow time.Duration // longest window seen: keys idle this long are forgotten
 }
+
+// throttlePruneAt is how many keys a subscription keeps before idle ones
+// are pruned, so publishers using many throttle keys cannot grow it forever.
+const throttlePruneAt = 64
 
 func newSubscription(sess *session, svc *serviceInfo, name string, extra []protocol.Field) *subscription {
 	sub := &subscription{sess: sess, svc: svc, name: name, extra: extra}
@@ -129,6 +134,21 @@ func (sub *subscription) offer(m *pubsub.Message, now time.Time, live bool) {
 	sub.sendLate(m, now)
 }
 
+// hold keeps a message that arrived in the provisional window, bounded by
+// limits.max_held_messages.
+func (sub *subscription) hold(m *pubsub.Message) {
+	max := sub.sess.l.s.cfg.Limits.MaxHeldMessages
+	if len(sub.held) >= max {
+		sub.sess.l.s.log.Warn("provisional window full: dropping the oldest held message", "subscription", sub.name, "limit", max)
+		if max == 0 {
+			return
+		}
+		copy(sub.held, sub.held[1:])
+		sub.held = sub.held[:len(sub.held)-1]
+	}
+	sub.held = append(sub.held, m)
+}
+
 // sendLate writes a message with only sent_at (held or throttled).
 func (sub *subscription) sendLate(m *pubsub.Message, now time.Time) {
 	l := sub.sess.l
@@ -146,6 +166,9 @@ func (sub *subscription) throttleOffer(o *protocol.Options, now time.Time, m *pu
 	var msg any
 	if m != nil {
 		msg = m
+	}
+	if w := o.ThrottleDuration(); w > sub.throttle.maxWindow {
+		sub.throttle.maxWindow = w
 	}
 	d, end, arm := sub.throttle.state.Offer(o.ThrottleKey, o.ThrottleDuration(), now, msg)
 	if arm {
@@ -171,9 +194,18 @@ func (sub *subscription) onThrottle(key string) {
 		return
 	}
 	now := sub.sess.l.s.clock.Now()
-	if msg, ok, _ := sub.throttle.state.Expire(key, now); ok {
+	th := sub.throttle
+	if msg, ok, _ := th.state.Expire(key, now); ok {
 		if m, isMsg := msg.(*pubsub.Message); isMsg {
 			sub.sendLate(m, now)
+		}
+	}
+	if len(th.timers) > throttlePruneAt {
+		th.state.Prune(now, th.maxWindow)
+		for k, t := range th.timers {
+			if t.idx < 0 && !th.state.Pending(k) {
+				delete(th.timers, k)
+			}
 		}
 	}
 }
@@ -313,7 +345,7 @@ func (l *loop) deliver(m *pubsub.Message) {
 		switch {
 		case target.ended || target.sess.gone:
 		case target.pending:
-			target.held = append(target.held, m)
+			target.hold(m)
 		default:
 			target.offer(m, now, true)
 		}
