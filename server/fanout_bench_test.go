@@ -21,6 +21,7 @@ type rawSubscriber struct {
 	conn net.Conn
 	r    *bufio.Reader
 	buf  []byte
+	hdr  [8]byte
 }
 
 func dialRaw(tb testing.TB, addr, sub string) *rawSubscriber {
@@ -56,20 +57,20 @@ func (s *rawSubscriber) send(tb testing.TB, msg string) {
 }
 
 func (s *rawSubscriber) next(tb testing.TB) []byte {
-	var h [2]byte
-	if _, err := io.ReadFull(s.r, h[:]); err != nil {
+	h := s.hdr[:2]
+	if _, err := io.ReadFull(s.r, h); err != nil {
 		tb.Fatal(err)
 	}
 	n := int(h[1] & 0x7f)
 	switch n {
 	case 126:
-		var l [2]byte
-		_, _ = io.ReadFull(s.r, l[:])
-		n = int(binary.BigEndian.Uint16(l[:]))
+		l := s.hdr[:2]
+		_, _ = io.ReadFull(s.r, l)
+		n = int(binary.BigEndian.Uint16(l))
 	case 127:
-		var l [8]byte
-		_, _ = io.ReadFull(s.r, l[:])
-		n = int(binary.BigEndian.Uint64(l[:]))
+		l := s.hdr[:8]
+		_, _ = io.ReadFull(s.r, l)
+		n = int(binary.BigEndian.Uint64(l))
 	}
 	if cap(s.buf) < n {
 		s.buf = make([]byte, n)
