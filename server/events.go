@@ -116,11 +116,7 @@ func (sess *session) auth(ev *protocol.ClientEvent) {
 		return
 	}
 	body := appendObject(nil, []protocol.Field{{Name: "ticket", Value: protocol.AppendJSONString(nil, ticket)}})
-	sess.call("auth", tc.ValidationURL, body, func(res service.Result) {
-		if sess.gone {
-			sess.finish()
-			return
-		}
+	sess.callEvent("auth", tc.ValidationURL, body, func(res service.Result) {
 		if !res.OK {
 			sess.fail("auth", "", nil, errorOf(res, protocol.ErrAuthFailed), nil)
 			return
@@ -206,11 +202,7 @@ func (sess *session) subscriptionEvent(ev *protocol.ClientEvent) {
 
 func (sess *session) subscribe(sub *subscription) {
 	c := sub.svc.cfg
-	sess.call(sub.svc.name, c.Authorizer, sub.body(nil), func(res service.Result) {
-		if sess.gone {
-			sess.finish()
-			return
-		}
+	sub.callEvent(c.Authorizer, func(res service.Result) {
 		if !res.OK {
 			sess.fail("subscribe", sub.name, sub.extra, errorOf(res, protocol.ErrUnauthorized), dataOf(res))
 			return
@@ -278,18 +270,15 @@ func (sess *session) message(sub *subscription, data json.RawMessage) {
 		sess.finish()
 		return
 	}
-	sess.call(sub.svc.name, url, sub.body(data), func(res service.Result) {
+	sess.callEvent(sub.svc.name, url, sub.body(data), func(res service.Result) {
 		switch {
-		case sess.gone:
-			sess.finish()
 		case !res.OK:
 			sess.fail("message", sub.name, sub.extra, errorOf(res, protocol.ErrUnhandled), dataOf(res))
+		case res.Data != nil:
+			sess.reply(&protocol.Reply{Event: "message", Status: "ok", Subscription: sub.name, Extra: sub.extra, Data: res.Data})
+			sess.finish()
 		default:
-			if res.Data != nil {
-				sess.reply(&protocol.Reply{Event: "message", Status: "ok", Subscription: sub.name, Extra: sub.extra, Data: res.Data})
-			} else {
-				sess.l.s.metrics.event("message", "success")
-			}
+			sess.l.s.metrics.event("message", "success")
 			sess.finish()
 		}
 	})
@@ -297,11 +286,7 @@ func (sess *session) message(sub *subscription, data json.RawMessage) {
 
 func (sess *session) unsubscribe(sub *subscription) {
 	c := sub.svc.cfg
-	sess.call(sub.svc.name, c.BeforeUnsubscribe, sub.body(nil), func(res service.Result) {
-		if sess.gone {
-			sess.finish()
-			return
-		}
+	sub.callEvent(c.BeforeUnsubscribe, func(res service.Result) {
 		if !res.OK {
 			sess.fail("unsubscribe", sub.name, sub.extra, errorOf(res, protocol.ErrUnhandled), dataOf(res))
 			return

@@ -162,6 +162,19 @@ func (sess *session) call(svc string, url string, body []byte, k func(service.Re
 	})
 }
 
+// callEvent is call for a step of a client event: when the session is gone
+// by the time the result arrives, the event just ends (its close steps
+// follow) instead of resuming k.
+func (sess *session) callEvent(svc, url string, body []byte, k func(service.Result)) {
+	sess.call(svc, url, body, func(res service.Result) {
+		if sess.gone {
+			sess.finish()
+			return
+		}
+		k(res)
+	})
+}
+
 // reply encodes r into a text frame and writes it.
 func (sess *session) reply(r *protocol.Reply) {
 	if !sess.writeReply(r) {

@@ -249,11 +249,7 @@ func (sub *subscription) onReauth() {
 			return
 		}
 		c := sub.svc.cfg
-		sess.call(sub.svc.name, c.Authorizer, sub.body(nil), func(res service.Result) {
-			if sub.ended {
-				sess.finish()
-				return
-			}
+		sub.callEvent(c.Authorizer, func(res service.Result) {
 			if !res.OK {
 				sess.revoke(sub, errorOf(res, protocol.ErrUnauthorized))
 				return
@@ -266,11 +262,7 @@ func (sub *subscription) onReauth() {
 				sess.finish()
 				return
 			}
-			sess.call(sub.svc.name, c.OnAuthorizationChange, sub.body(nil), func(res service.Result) {
-				if sub.ended {
-					sess.finish()
-					return
-				}
+			sub.callEvent(c.OnAuthorizationChange, func(res service.Result) {
 				if !res.OK {
 					// SocketShark's default for every callback but the
 					// authorizer is Unhandled exception.
@@ -282,6 +274,19 @@ func (sub *subscription) onReauth() {
 			})
 		})
 	}})
+}
+
+// callEvent is session.callEvent for a callback with this subscription's
+// body; the event also just ends when the subscription ended meanwhile.
+func (sub *subscription) callEvent(url string, k func(service.Result)) {
+	sess := sub.sess
+	sess.call(sub.svc.name, url, sub.body(nil), func(res service.Result) {
+		if sub.ended || sess.gone {
+			sess.finish()
+			return
+		}
+		k(res)
+	})
 }
 
 // onHeartbeat posts the body to on_heartbeat; errors are only logged, so it
