@@ -34,6 +34,16 @@ func BenchmarkDecodePublished(b *testing.B) {
 	}
 }
 
+func BenchmarkDecodePublishedShared(b *testing.B) {
+	b.ReportAllocs()
+	b.SetBytes(int64(len(benchPublished)))
+	for b.Loop() {
+		if _, err := DecodePublishedShared(benchPublished); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkAppendMessage(b *testing.B) {
 	buf := make([]byte, 0, 1024)
 	data := json.RawMessage(`{"title":"New","tags":["a","b"],"n":3}`)

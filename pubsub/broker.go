@@ -16,7 +16,9 @@ import (
 
 // Handler receives every message a Broker reads. It is called from the
 // broker's reader goroutine and must not block: the Hub's handler only
-// enqueues onto a fan-out worker.
+// enqueues onto a fan-out worker. The Hub retains payload, and the decoded
+// message aliases it (protocol.DecodePublishedShared), so a Broker must never
+// modify or reuse a payload's memory after handing it over.
 type Handler func(channel string, payload []byte, receivedAt time.Time)
 
 // Broker is the transport seam between mako nodes and publishers.

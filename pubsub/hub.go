@@ -216,7 +216,7 @@ const maxBatch = 256
 // route decodes one message and appends it to the batch of every loop that
 // holds its channel. It runs on the channel's fan-out worker.
 func (h *Hub) route(in inbound, queued int, out [][]*Message) [][]*Message {
-	pub, err := protocol.DecodePublished(in.payload)
+	pub, err := protocol.DecodePublishedShared(in.payload) // payloads are immutable (see Handler)
 	if err != nil {
 		h.log.Warn("dropping published message", "channel", in.channel, "cause", err.Error())
 		return out
