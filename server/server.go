@@ -154,6 +154,9 @@ func (s *Server) Start() error {
 		}
 		s.api = api
 	}
+	if len(s.cfg.WS.AllowedOrigins) == 0 {
+		s.log.Warn("ws.allowed_origins is empty: upgrades from any Origin are accepted")
+	}
 	s.ready.Store(true)
 	s.log.Info("mako listening", "ws", s.addr, "loops", len(s.loopList()), "api", s.APIAddr())
 	return nil

@@ -49,6 +49,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	log := newLogger(cfg.Log, stderr)
+	// Registered before start-up so a signal during it still drains.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sig)
 	srv, err := server.New(cfg, server.Options{Logger: log})
 	if err != nil {
 		log.Error("start-up failed", "cause", err.Error())
@@ -58,8 +62,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		log.Error("start-up failed", "cause", err.Error())
 		return 1
 	}
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	got := <-sig
 	log.Info("shutting down", "signal", got.String(), "drain_timeout", float64(cfg.Limits.DrainTimeout))
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Limits.DrainTimeout.Duration())

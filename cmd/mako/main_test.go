@@ -2,10 +2,15 @@ package main
 
 import (
 	"bytes"
+	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestCommands(t *testing.T) {
@@ -30,6 +35,8 @@ func TestCommands(t *testing.T) {
 		{"version", []string{"version"}, 0, "mako "},
 		{"check ok", []string{"check", "-c", good}, 0, "config ok"},
 		{"check example", []string{"check", "-c", "../../deploy/mako.example.yaml"}, 0, "config ok"},
+		{"check redis example", []string{"check", "-c", "../../deploy/mako.redis.yaml"}, 0, "config ok"},
+		{"check bench config", []string{"check", "-c", "../../deploy/bench/mako.bench.yaml"}, 0, "config ok"},
 		{"unknown key names the key", []string{"check", "-c", typo}, 2, "ws.pingg"},
 		{"invalid value names the key", []string{"check", "-c", badPort}, 2, "ws.port"},
 		{"tls refused", []string{"check", "-c", tls}, 2, "ws.tls"},
@@ -46,5 +53,50 @@ func TestCommands(t *testing.T) {
 				t.Fatalf("exit %d (want %d), output %q (want it to contain %q)", code, tc.code, all, tc.out)
 			}
 		})
+	}
+}
+
+// TestSignalDrainsAndExitsZero runs the server command in process, waits
+// until it is ready, sends SIGTERM and expects a clean exit 0.
+func TestSignalDrainsAndExitsZero(t *testing.T) {
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiPort := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	cfg := filepath.Join(dir, "mako.yaml")
+	body := fmt.Sprintf("ws: {port: 0}\napi: {port: %d}\nlog: {level: error}\nservices: {demo: {require_authentication: false}}\n", apiPort)
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan int, 1)
+	var out, errb bytes.Buffer
+	go func() { done <- run([]string{"-c", cfg}, &out, &errb) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", apiPort))
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("mako not ready: %s", errb.String())
+		}
+		time.Sleep(20 * time.Millisecond) // polling an external process's readiness
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errb.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("mako did not exit after SIGTERM")
 	}
 }
