@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -158,7 +159,11 @@ func (s *Server) Start() error {
 		s.log.Warn("ws.allowed_origins is empty: upgrades from any Origin are accepted")
 	}
 	s.ready.Store(true)
-	s.log.Info("mako listening", "ws", s.addr, "loops", len(s.loopList()), "api", s.APIAddr())
+	loopsN := s.opts.Loops
+	if loopsN == 0 {
+		loopsN = runtime.NumCPU()
+	}
+	s.log.Info("mako listening", "ws", s.addr, "loops", loopsN, "api", s.APIAddr())
 	return nil
 }
 
