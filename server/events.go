@@ -210,15 +210,16 @@ func (sess *session) subscribe(sub *subscription) {
 		sub.authzFields = pickFields(res.Fields, c.AuthorizerFields)
 		// Start receiving the channel; messages from now on are held.
 		sub.pending = true
+		sess.pendingSub = sub
 		sess.l.hold(sub, func(err error) {
 			if sess.gone {
-				sess.l.release(sub)
+				sess.dropPending(sub)
 				sess.finish()
 				return
 			}
 			if err != nil {
 				sess.l.s.log.Warn("broker subscribe failed", "subscription", sub.name, "cause", err.Error())
-				sess.l.release(sub)
+				sess.dropPending(sub)
 				sess.fail("subscribe", sub.name, sub.extra, protocol.ErrServiceUnavailable, nil)
 				return
 			}
@@ -227,16 +228,22 @@ func (sess *session) subscribe(sub *subscription) {
 	})
 }
 
+// dropPending abandons a subscription in its provisional window: its hold
+// on the channel and the messages held for it.
+func (sess *session) dropPending(sub *subscription) {
+	sess.l.release(sub)
+	sub.held, sub.pending, sub.ended, sess.pendingSub = nil, false, true, nil
+}
+
 func (sess *session) beforeSubscribe(sub *subscription) {
 	sess.call(sub.svc.name, sub.svc.cfg.BeforeSubscribe, sub.body(nil), func(res service.Result) {
 		if sess.gone {
-			sess.l.release(sub)
+			sess.dropPending(sub)
 			sess.finish()
 			return
 		}
 		if !res.OK {
-			sess.l.release(sub)
-			sub.held = nil
+			sess.dropPending(sub)
 			sess.fail("subscribe", sub.name, sub.extra, errorOf(res, protocol.ErrUnhandled), dataOf(res))
 			return
 		}
@@ -244,7 +251,7 @@ func (sess *session) beforeSubscribe(sub *subscription) {
 			sess.subs = make(map[string]*subscription)
 		}
 		sess.subs[sub.name] = sub
-		sub.pending = false
+		sub.pending, sess.pendingSub = false, nil
 		// The reply passes the same checks as a published message, so its
 		// options.order seeds the order state.
 		now := sess.l.s.clock.Now()

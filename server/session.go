@@ -26,7 +26,8 @@ type session struct {
 	authed     bool
 	authFields []protocol.Field // the configured auth_fields, from the last successful auth
 
-	subs map[string]*subscription // confirmed subscriptions
+	subs       map[string]*subscription // confirmed subscriptions
+	pendingSub *subscription            // the one in its provisional window, if any
 
 	out      []byte // output pending until the loop's flush (see loop.queueOut)
 	outOwned bool   // out is the session's buffer, not a shared fan-out frame

@@ -344,7 +344,11 @@ func (l *loop) deliver(m *pubsub.Message) {
 			// The channel only selects candidates; delivery is under the
 			// payload's subscription.
 			if target = sub.sess.subs[m.Pub.Subscription]; target == nil {
-				continue
+				if p := sub.sess.pendingSub; p != nil && p.name == m.Pub.Subscription {
+					target = p
+				} else {
+					continue
+				}
 			}
 		}
 		switch {
