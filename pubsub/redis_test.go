@@ -621,6 +621,8 @@ func TestRedisCluster(t *testing.T) {
 		t.Fatalf("ready: sharded %v classic %v", b.Ready(), cb.Ready())
 	}
 
+	testShardedStartWhileDown(t, c)
+
 	// A master crashes: its connection breaks (a loss, per the spec), the
 	// cluster promotes the replica, and the broker resubscribes there.
 	w := watchLoss(b)
@@ -643,4 +645,45 @@ func TestRedisCluster(t *testing.T) {
 		want = append(want, recvMsg{ch, "after-crash"})
 	}
 	rec.waitFor(t, 10*time.Second, want...)
+}
+
+// testShardedStartWhileDown starts a sharded broker while every cluster node
+// is hung, so its first CLUSTER SLOTS fails: the broker must keep asking for
+// the topology and recover once the cluster answers, not park every channel
+// forever for want of a slot map.
+func testShardedStartWhileDown(t *testing.T, c *redistest.Cluster) {
+	rec := newRecorder()
+	b, err := NewRedis(RedisOptions{Cluster: true, Sharded: true, Addrs: c.Addrs()[:1], ChannelPrefix: "d:",
+		PingTimeout: 300 * time.Millisecond, CommandTimeout: 300 * time.Millisecond}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	w := watchLoss(b)
+	for _, n := range c.Nodes {
+		n.Pause()
+	}
+	err = b.Start(rec.handle)
+	for _, n := range c.Nodes {
+		n.Resume()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	await(t, w.loss, 5*time.Second, "OnLoss when the cluster is hung at Start")
+	errc := make(chan error, 1)
+	b.Subscribe("late", func(err error) { errc <- err })
+	select {
+	case err := <-errc:
+		if !errors.Is(err, ErrRedisUnavailable) {
+			t.Fatalf("subscribe while lost: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("subscribe after a failed first topology read: no done")
+	}
+	await(t, w.recover, 10*time.Second, "OnRecover once the cluster answers")
+	redistest.Eventually(t, 10*time.Second, "publish", func() bool {
+		return b.Publish(context.Background(), "late", []byte("back")) == nil
+	})
+	rec.waitFor(t, 5*time.Second, recvMsg{"late", "back"})
 }

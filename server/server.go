@@ -121,10 +121,12 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 // Start listens and returns once the WebSocket listener (and the API, when
 // configured) accept connections.
 func (s *Server) Start() error {
+	// Before the broker starts: a Redis already down at start-up is a loss
+	// the policy must see.
+	s.watchBroker()
 	if err := s.hub.Start(); err != nil {
 		return fmt.Errorf("broker: %w", err)
 	}
-	s.watchBroker()
 	ln, err := s.listenAddr()
 	if err != nil {
 		return err
