@@ -147,6 +147,12 @@ func (b *Redis) reconcile() {
 		case rc.want:
 			if c := b.targetLocked(rc); c != nil {
 				add(subs, c, rc)
+			} else if b.opts.Sharded && b.slots != nil && !b.topoStale.Load() && b.slots[redisSlot(rc.key)] == "" {
+				// No master owns the slot (mid-reshard, or part of the
+				// cluster down): re-read the topology and retry, as
+				// CLUSTERDOWN is retried, instead of parking forever.
+				b.topoStale.Store(true)
+				b.retryChanLocked(rc)
 			} // else parked until a connection comes up (requeueMissing)
 		case rc.on != nil:
 			add(unsubs, rc.on, rc)
