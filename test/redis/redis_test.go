@@ -357,3 +357,24 @@ func TestClusterShardedTwoNodes(t *testing.T) {
 		}
 	}
 }
+
+// TestRedisFailedBeforeSubscribeReleases: a failed before_subscribe drops
+// the provisional hold and releases the Redis subscription when unused.
+func TestRedisFailedBeforeSubscribeReleases(t *testing.T) {
+	rs := redistest.Start(t)
+	svc := e2e.NewService(t)
+	svc.Reply("/before", `{"status":"error","error":"nope"}`)
+	cfg := openConfig(redisConfig(rs.Addr(), ""))
+	f := false
+	cfg.Services["demo"] = &config.Service{RequireAuthentication: &f, BeforeSubscribe: svc.URL("/before")}
+	srv := e2e.StartServer(t, cfg)
+	c := e2e.Dial(t, srv)
+	m := c.Roundtrip(`{"event":"subscribe","subscription":"demo.f"}`)
+	if m["status"] != "error" || m["error"] != "nope" {
+		t.Fatalf("subscribe: %v", m)
+	}
+	redistest.Eventually(t, e2e.Timeout, "demo.f released", func() bool { return numsub(rs, "demo.f") == 0 })
+	if n := srv.Hub().Channels(); n != 0 {
+		t.Fatalf("hub still holds %d channels", n)
+	}
+}
