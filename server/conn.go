@@ -66,6 +66,12 @@ func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 // onTraffic parses whatever is buffered, in place, and discards what it used.
 func (sess *session) onTraffic() {
 	c := sess.c
+	// A large frame arrives over many reads; Peek may copy everything
+	// buffered each time, so wait until the whole frame is there.
+	if sess.need > 0 && sess.state == stOpen && c.InboundBuffered() < sess.need {
+		return
+	}
+	sess.need = 0
 	buf, _ := c.Peek(-1)
 	used := 0
 	if sess.state == stHandshake {
@@ -85,6 +91,7 @@ func (sess *session) onTraffic() {
 			break
 		}
 		if n == 0 {
+			sess.need = ws.FrameLen(buf[used:])
 			break
 		}
 		if ok {

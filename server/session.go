@@ -18,6 +18,7 @@ type session struct {
 	c     gnet.Conn
 	state connState
 	dec   ws.Decoder
+	need  int   // bytes the frame being received needs buffered (0 = unknown)
 	timer timer // handshake deadline, then ping / pong deadline
 
 	awaitingPong bool

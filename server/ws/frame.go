@@ -432,3 +432,32 @@ func AppendClose(dst []byte, code int, reason string) []byte {
 	dst = append(dst, 0x80|byte(OpClose), byte(2+len(reason)), byte(code>>8), byte(code))
 	return append(dst, reason...)
 }
+
+// FrameLen is the total size (header, mask and payload) of the client frame
+// at the start of buf, or 0 while its header is incomplete. A reader waiting
+// for a large frame uses it to skip parsing until enough bytes are buffered.
+func FrameLen(buf []byte) int {
+	if len(buf) < 2 {
+		return 0
+	}
+	hl, length := 2, uint64(buf[1]&0x7f)
+	switch length {
+	case 126:
+		if len(buf) < 4 {
+			return 0
+		}
+		hl, length = 4, uint64(binary.BigEndian.Uint16(buf[2:4]))
+	case 127:
+		if len(buf) < 10 {
+			return 0
+		}
+		hl, length = 10, binary.BigEndian.Uint64(buf[2:10])
+	}
+	if buf[1]&0x80 != 0 {
+		hl += 4
+	}
+	if length > 1<<40 {
+		return 0 // absurd: let Next reject it
+	}
+	return hl + int(length)
+}

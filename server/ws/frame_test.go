@@ -547,3 +547,27 @@ func BenchmarkAppendFrame(b *testing.B) {
 		dst = AppendFrame(dst[:0], OpText, payload)
 	}
 }
+
+func TestFrameLen(t *testing.T) {
+	for _, size := range []int{0, 5, 125, 126, 1000, 65535, 65536, 200000} {
+		f := clientFrameForLen(size)
+		for cut := 0; cut < len(f) && cut < 16; cut++ {
+			got := FrameLen(f[:cut])
+			hdr := HeaderLen(size) + 4
+			if cut < hdr-4 && got != 0 {
+				t.Fatalf("size %d, %d bytes: FrameLen %d before the header is complete", size, cut, got)
+			}
+			if cut >= hdr-4 && got != len(f) {
+				t.Fatalf("size %d, %d bytes: FrameLen %d, want %d", size, cut, got, len(f))
+			}
+		}
+	}
+}
+
+// clientFrameForLen is a masked text frame with an n-byte payload.
+func clientFrameForLen(n int) []byte {
+	b := AppendFrameHeader(nil, OpText, n)
+	b[1] |= 0x80
+	b = append(b, 1, 2, 3, 4)
+	return append(b, make([]byte, n)...)
+}
