@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"context"
 	"net"
 	"testing"
 	"time"
@@ -8,11 +9,11 @@ import (
 
 // A client that sends its upgrade request and resets the connection before
 // the 101 is written makes the server's c.Write fail, which closes the
-// connection synchronously (OnClose runs inside Write). handshake() then sets
-// state = stOpen on the dead session and arms its ping timer: the stale
-// session later writes pings and a 1008 "ping timeout" close frame through a
-// released gnet.Conn whose fd number has been reused by a new connection.
-func TestReviewHandshakeWriteFailureResurrectsSession(t *testing.T) {
+// connection synchronously (OnClose runs inside Write). The session must stay
+// dead: a regression once set it open again and armed its ping timer, so it
+// wrote pings and a 1008 close through a released gnet.Conn whose fd number
+// had been reused by a new connection.
+func TestHandshakeWriteFailureDoesNotResurrectSession(t *testing.T) {
 	srv := startServer(t, func(c *cfgT) {
 		c.WS.Ping.Interval = 0.3
 		c.WS.Ping.Timeout = 0.3
@@ -28,7 +29,11 @@ func TestReviewHandshakeWriteFailureResurrectsSession(t *testing.T) {
 		_ = tc.SetLinger(0)
 		_ = tc.Close() // RST: the server's 101 write fails
 	}
-	time.Sleep(50 * time.Millisecond)
+	// Wait until the server has seen every reset.
+	e2eEventually(t, "the reset connections are gone", func() bool {
+		s, err := srv.Stats(context.Background())
+		return err == nil && s.Connections == 0 && s.Sessions == 0
+	}, func() string { return "" })
 
 	// A healthy client that answers every ping must never be closed.
 	rc := open(t, srv)
