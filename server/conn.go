@@ -244,7 +244,7 @@ func (sess *session) write(frame []byte) {
 	if sess.state != stOpen {
 		return
 	}
-	if sess.l.batching || sess.out != nil {
+	if sess.l.delivering || sess.out != nil {
 		// Behind frames still coalescing: keep the session's order.
 		sess.l.queueOut(sess, frame, false)
 		return

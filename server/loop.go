@@ -33,15 +33,15 @@ type loop struct {
 
 	drain *drainState // non-nil while a broker-loss drain runs
 
-	// Write coalescing during deliverBatch: sessions with queued frames, and
-	// spare buffers (a session holds one only while it is dirty).
-	batching bool
-	dirty    []*session
-	outFree  [][]byte
-	outBytes int
-
+	// delivering is true inside deliverBatch: writes are queued per session
+	// (see queueOut) and closes caused by failed writes wait in closedLater.
 	delivering  bool
 	closedLater []*session
+	// Pending output: sessions holding some, spare buffers, owned bytes,
+	// and whether a flush task is queued.
+	dirty       []*session
+	outFree     [][]byte
+	outBytes    int
 	flushPosted bool
 }
 
@@ -89,11 +89,11 @@ func (l *loop) Deliver(ms []*pubsub.Message) {
 // do, so consecutive batches (one per fan-out worker wake-up) share it: a
 // subscriber receiving a burst gets one write syscall, not one per message.
 func (l *loop) deliverBatch(ms []*pubsub.Message) {
-	l.delivering, l.batching = true, true
+	l.delivering = true
 	for _, m := range ms {
 		l.deliver(m)
 	}
-	l.delivering, l.batching = false, false
+	l.delivering = false
 	// A failed write closes its socket synchronously inside gnet; the
 	// close steps change the index, so they wait until delivery is done.
 	for i, sess := range l.closedLater {
