@@ -1,9 +1,6 @@
 package server
 
-import (
-	"context"
-	"sync"
-)
+import "context"
 
 // Stats is a snapshot of the server's bookkeeping, for operators and leak
 // tests: after every client left, everything but Loops is zero.
@@ -26,24 +23,19 @@ func (s *Server) Stats(ctx context.Context) (Stats, error) {
 	}
 	loops := s.loopList()
 	st.Loops = len(loops)
-	var mu sync.Mutex
-	var wg sync.WaitGroup
+	type counts struct{ indexed, timers int }
+	got := make(chan counts, len(loops))
 	for _, l := range loops {
-		wg.Add(1)
-		l.execute(func() {
-			defer wg.Done()
-			mu.Lock()
-			st.Indexed += len(l.index)
-			st.Timers += len(l.sched.h)
-			mu.Unlock()
-		})
+		l.execute(func() { got <- counts{len(l.index), len(l.sched.h)} })
 	}
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return st, nil
-	case <-ctx.Done():
-		return st, ctx.Err()
+	for range loops {
+		select {
+		case c := <-got:
+			st.Indexed += c.indexed
+			st.Timers += c.timers
+		case <-ctx.Done():
+			return st, ctx.Err()
+		}
 	}
+	return st, nil
 }
