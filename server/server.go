@@ -32,6 +32,9 @@ type Options struct {
 	Loops int
 	// TickInterval is how often the ticker checks loops for due timers.
 	TickInterval time.Duration
+	// ManualTimers starts no ticker: timers run only when RunTimers is
+	// called. With a fake Clock, tests drive every timer deterministically.
+	ManualTimers bool
 }
 
 // Server is one mako node.
@@ -58,6 +61,7 @@ type Server struct {
 	draining atomic.Bool
 	ready    atomic.Bool
 	sessions atomic.Int64 // sessions not yet finished (close steps included)
+	calls    atomic.Int64 // service calls whose continuation has not run yet
 	idle     chan struct{}
 
 	api     *apiServer
@@ -148,7 +152,11 @@ func (s *Server) Start() error {
 	case err := <-s.stopped:
 		return fmt.Errorf("ws listener %s: %w", ln, err)
 	}
-	go s.tick()
+	if s.opts.ManualTimers {
+		close(s.tickDone)
+	} else {
+		go s.tick()
+	}
 	if s.cfg.API != nil {
 		api, err := newAPIServer(s)
 		if err != nil {

@@ -158,9 +158,15 @@ func (sess *session) call(svc string, url string, body []byte, k func(service.Re
 		return
 	}
 	s, l := sess.l.s, sess.l
+	// A call counts until its continuation ran, so a continuation that
+	// starts the next call never lets the count touch zero in between.
+	s.calls.Add(1)
 	s.pool.Submit(svc, func() {
 		res := s.caller.Call(context.Background(), url, body)
-		l.execute(func() { k(res) })
+		l.execute(func() {
+			defer s.calls.Add(-1)
+			k(res)
+		})
 	})
 }
 

@@ -11,12 +11,14 @@ type Stats struct {
 	Channels    int   // channels held at the Hub
 	Indexed     int   // loop-local index entries (subscription names)
 	Timers      int   // scheduled timers over all loops
+	Calls       int64 // service calls queued, running, or awaiting their continuation
 }
 
 // Stats collects a snapshot. Loop-owned counts are read on their loops, so
 // this waits for each loop to run a task; it is not for hot paths.
 func (s *Server) Stats(ctx context.Context) (Stats, error) {
 	st := Stats{
+		Calls:       s.calls.Load(),
 		Connections: s.metrics.connCount.Load(),
 		Sessions:    s.sessions.Load(),
 		Channels:    s.hub.Channels(),
@@ -38,4 +40,26 @@ func (s *Server) Stats(ctx context.Context) (Stats, error) {
 		}
 	}
 	return st, nil
+}
+
+// RunTimers runs every timer due at the clock's now on every loop and
+// returns once they ran. Service calls they start are submitted by then
+// (Stats.Calls counts them). Meant for tests with Options.ManualTimers.
+func (s *Server) RunTimers(ctx context.Context) error {
+	loops := s.loopList()
+	done := make(chan struct{}, len(loops))
+	for _, l := range loops {
+		l.execute(func() {
+			l.runTimers()
+			done <- struct{}{}
+		})
+	}
+	for range loops {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }

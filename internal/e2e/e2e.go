@@ -276,3 +276,57 @@ func Publish(t testing.TB, srv *server.Server, body string) {
 		t.Fatalf("publish: %d %s", resp.StatusCode, b)
 	}
 }
+
+// FakeClock is a server.Clock that moves only when the test says so. With
+// server.Options{Clock: c, ManualTimers: true} and Server.RunTimers, timer
+// driven behaviour (re-authorization, heartbeats, throttle windows, pings)
+// is tested without waiting for real time.
+type FakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewFakeClock starts at a fixed instant.
+func NewFakeClock() *FakeClock { return &FakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)} }
+
+func (c *FakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock forward by d.
+func (c *FakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// Tick advances the clock by d and runs every timer now due, returning once
+// they ran; then it waits until the service calls they started, and the
+// calls their continuations started, have all finished on the loop, so a
+// following Service.NoCall is a deterministic check. (A re-authorization
+// queued behind a busy session's event is not counted until it starts.)
+func Tick(t testing.TB, srv *server.Server, c *FakeClock, d time.Duration) {
+	t.Helper()
+	c.Advance(d)
+	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+	defer cancel()
+	if err := srv.RunTimers(ctx); err != nil {
+		t.Fatalf("running timers: %v", err)
+	}
+	for {
+		st, err := srv.Stats(ctx)
+		if err != nil {
+			t.Fatalf("stats: %v", err)
+		}
+		if st.Calls == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("service calls still running after %v", Timeout)
+		case <-time.After(time.Millisecond): // polling the pool, which has no event to await
+		}
+	}
+}

@@ -40,10 +40,11 @@ const (
 // (told apart by path) and ticket authentication that, by default, answers
 // {"status":"ok","user_id":"u1","session_id":"s1"}.
 type fixture struct {
-	t   *testing.T
-	svc *e2e.Service
-	cfg *config.Config
-	srv *server.Server
+	t    *testing.T
+	svc  *e2e.Service
+	cfg  *config.Config
+	srv  *server.Server
+	opts []func(*server.Options) // set by mod, e.g. a fake clock
 }
 
 // newFixture builds the fixture; mod adjusts the config (and service
@@ -59,7 +60,7 @@ func newFixture(t *testing.T, mod func(f *fixture)) *fixture {
 	if mod != nil {
 		mod(f)
 	}
-	f.srv = e2e.StartServer(t, f.cfg)
+	f.srv = e2e.StartServer(t, f.cfg, f.opts...)
 	return f
 }
 
