@@ -51,9 +51,9 @@ func (sess *session) dispatch(ev *protocol.ClientEvent, valid bool) {
 		data, present := ev.Raw("data")
 		l := sess.l
 		var frame []byte
+		l.s.metrics.event("ping", "success") // before the write, as in reply
 		l.scratch, frame = encodeTextFrame(l.scratch[:0], func(b []byte) []byte { return protocol.AppendPong(b, data, present) })
 		sess.writeText(frame)
-		l.s.metrics.event("ping", "success")
 		sess.finish()
 	default:
 		// Counted once, as "unknown" (reply would count the client's name).

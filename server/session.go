@@ -185,10 +185,11 @@ func (sess *session) callEvent(svc, url string, body []byte, k func(service.Resu
 
 // reply encodes r into a text frame and writes it.
 func (sess *session) reply(r *protocol.Reply) {
-	if !sess.writeReply(r) {
+	if sess.state != stOpen {
 		return
 	}
-	l := sess.l
+	// Counted before the write, so a client that has read the reply finds
+	// it counted.
 	st := "success"
 	if r.Status == "error" {
 		st = "error"
@@ -197,7 +198,8 @@ func (sess *session) reply(r *protocol.Reply) {
 	if ev == "" {
 		ev = "invalid"
 	}
-	l.s.metrics.event(ev, st)
+	sess.l.s.metrics.event(ev, st)
+	sess.writeReply(r)
 }
 
 // writeReply encodes r into a text frame and writes it, without counting

@@ -1,10 +1,10 @@
 package conformance
 
 import (
+	"math"
 	"testing"
 	"time"
 
-	"mako/config"
 	"mako/internal/e2e"
 	"mako/server"
 )
@@ -15,37 +15,6 @@ func fakeClock(f *fixture) *e2e.FakeClock {
 	c := e2e.NewFakeClock()
 	f.opts = append(f.opts, func(o *server.Options) { o.Clock, o.ManualTimers = c, true })
 	return c
-}
-
-// heartbeat on a fake clock: the first within one period, then every
-// period, and none once the subscription ended — checked without waiting
-// for real time.
-func TestHeartbeatFakeClock(t *testing.T) {
-	t.Parallel()
-	var clock *e2e.FakeClock
-	f := newFixture(t, func(f *fixture) {
-		clock = fakeClock(f)
-		f.cfg.Services["books"] = &config.Service{
-			Authorizer:      f.url("/authorizer"),
-			HeartbeatPeriod: 30,
-			OnHeartbeat:     f.url("/hb"),
-		}
-	})
-	c := f.authed()
-	expectJSON(t, c.Roundtrip(ev("subscribe", "books.b1")), `{"event":"subscribe","subscription":"books.b1","status":"ok"}`)
-	f.call("/authorizer", "")
-	body := `{"subscription":"books.b1","user_id":"u1","session_id":"s1"}`
-	e2e.Tick(t, f.srv, clock, 29*time.Second+999*time.Millisecond) // first: after random(0, period)
-	e2e.Tick(t, f.srv, clock, time.Millisecond)
-	f.call("/hb", body)
-	f.svc.NoCall(t)
-	e2e.Tick(t, f.srv, clock, 29*time.Second)
-	f.svc.NoCall(t) // not before a whole period
-	e2e.Tick(t, f.srv, clock, time.Second)
-	f.call("/hb", body)
-	expectJSON(t, c.Roundtrip(ev("unsubscribe", "books.b1")), `{"event":"unsubscribe","subscription":"books.b1","status":"ok"}`)
-	e2e.Tick(t, f.srv, clock, 10*time.Minute)
-	f.svc.NoCall(t)
 }
 
 // re-authorization on a fake clock: every period − random(0, jitter); a
@@ -81,4 +50,34 @@ func TestReauthorizationFakeClock(t *testing.T) {
 	e2e.Tick(t, f.srv, clock, time.Hour)
 	f.svc.NoCall(t)
 	c.Quiet()
+}
+
+// expectLiveAt is expectLive on a fake clock: the message was delivered as
+// it arrived, at sent (the fake now). received_at is stamped by the broker
+// on the real clock, so only its form is checked, not that it precedes
+// sent_at.
+func expectLiveAt(t testing.TB, got map[string]any, want string, sent time.Time) {
+	t.Helper()
+	g := clone(got)
+	parseISO(t, "received_at", g["received_at"])
+	if s := parseISO(t, "sent_at", g["sent_at"]); !s.Equal(sent) {
+		t.Fatalf("sent_at %v, want %v in %s", s, sent, enc(got))
+	}
+	q, ok := g["queue_size"].(float64)
+	if !ok || q < 0 || q != math.Trunc(q) {
+		t.Fatalf("queue_size = %#v, want an integer ≥ 0 in %s", g["queue_size"], enc(got))
+	}
+	delete(g, "received_at")
+	delete(g, "sent_at")
+	delete(g, "queue_size")
+	expectJSONMsg(t, "live message", g, want)
+}
+
+// expectLateAt is expectLate with sent_at equal to sent.
+func expectLateAt(t testing.TB, got map[string]any, want string, sent time.Time) {
+	t.Helper()
+	expectLate(t, got, want)
+	if s := parseISO(t, "sent_at", got["sent_at"]); !s.Equal(sent) {
+		t.Fatalf("sent_at %v, want %v in %s", s, sent, enc(got))
+	}
 }

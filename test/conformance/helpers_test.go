@@ -64,6 +64,11 @@ func newFixture(t *testing.T, mod func(f *fixture)) *fixture {
 	return f
 }
 
+// singleLoop runs the fixture's server on one event loop (see publishSeen).
+func singleLoop(f *fixture) {
+	f.opts = append(f.opts, func(o *server.Options) { o.Loops = 1 })
+}
+
 // url is the service URL of a path.
 func (f *fixture) url(path string) string { return f.svc.URL(path) }
 
@@ -129,10 +134,11 @@ func (f *fixture) publishStatus(body string) int {
 }
 
 // publishSeen publishes body and waits until obs (a session subscribed to
-// the same channel, whose frames carry the data) received it. Once obs has
-// it, the message has been routed and handed to every event loop ahead of
-// anything the test does next, so it can no longer reach a session that
-// subscribes afterwards.
+// the same channel, whose frames carry the data) received it. On a server
+// with one event loop (singleLoop), once obs has it every session has been
+// offered it, so it can no longer reach a session that subscribes
+// afterwards. (With several loops the Hub hands a message to the loops one
+// after another, so obs's loop may be ahead of another's.)
 func (f *fixture) publishSeen(obs *e2e.Client, body string) {
 	f.t.Helper()
 	f.publish(body)

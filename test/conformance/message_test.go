@@ -122,6 +122,7 @@ func TestUnsubscribeBeforeUnsubscribeError(t *testing.T) {
 func TestUnsubscribeOk(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, func(f *fixture) {
+		singleLoop(f)
 		allCallbacks(f)
 		f.svc.Reply("/before_unsubscribe", `{"status":"ok","data":{"bye":true}}`)
 		f.svc.Reply("/on_unsubscribe", `{"status":"error","error":"ignored"}`)

@@ -7,26 +7,29 @@ import (
 	"time"
 
 	"mako/config"
+	"mako/internal/e2e"
 )
 
 // pubFixture: "books" with extra field org and filter fields org/user_id,
 // and one authenticated client subscribed to books.b1 with org o1.
 func pubFixture(t *testing.T, mod func(s *config.Service)) (*fixture, *clientT) {
 	t.Helper()
-	f := newFixture(t, func(f *fixture) {
-		s := &config.Service{
-			Authorizer:   f.url("/authorizer"),
-			ExtraFields:  []string{"org", "team"},
-			FilterFields: []string{"org", "user_id"},
-		}
-		if mod != nil {
-			mod(s)
-		}
-		f.cfg.Services["books"] = s
-	})
+	f := newFixture(t, func(f *fixture) { f.cfg.Services["books"] = pubService(f, mod) })
 	c := f.authed()
 	subscribed(t, f, c, "books.b1", "org", "o1")
 	return f, c
+}
+
+func pubService(f *fixture, mod func(s *config.Service)) *config.Service {
+	s := &config.Service{
+		Authorizer:   f.url("/authorizer"),
+		ExtraFields:  []string{"org", "team"},
+		FilterFields: []string{"org", "user_id"},
+	}
+	if mod != nil {
+		mod(s)
+	}
+	return s
 }
 
 // Published message shape: {"event":"message","subscription","data"} +
@@ -305,81 +308,153 @@ func TestOrderPerSubscription(t *testing.T) {
 	expectLive(t, c.Recv(), `{"event":"message","subscription":"books.b1","data":2,"org":"o1"}`)
 }
 
+// throttleRig is pubFixture on a fake clock: every message published
+// between two ticks arrives at the same instant, and a throttle window's
+// trailing message goes out only when a tick runs its timer.
+type throttleRig struct {
+	t     *testing.T
+	f     *fixture
+	c     *clientT
+	clock *e2e.FakeClock
+	start time.Time
+	syncs int
+}
+
+func newThrottleRig(t *testing.T) *throttleRig {
+	t.Helper()
+	r := &throttleRig{t: t}
+	r.f = newFixture(t, func(f *fixture) {
+		r.clock = fakeClock(f)
+		f.cfg.Services["books"] = pubService(f, nil)
+	})
+	r.start = r.clock.Now()
+	r.c = r.f.authed()
+	subscribed(t, r.f, r.c, "books.b1", "org", "o1")
+	return r
+}
+
+// pub publishes data i with the given options.
+func (r *throttleRig) pub(i int, options string) {
+	r.t.Helper()
+	r.f.publish(fmt.Sprintf(`{"subscription":"books.b1","data":%d,"options":%s}`, i, options))
+}
+
+// sync publishes an unthrottled marker and returns the frames that reached
+// the client before it. Messages of one channel reach a session in publish
+// order, so once the marker is in, every message published before it has
+// been offered to the throttle, and every message sent by then is among
+// the frames returned.
+func (r *throttleRig) sync() []map[string]any {
+	r.t.Helper()
+	r.syncs++
+	marker := fmt.Sprintf("sync-%d", r.syncs)
+	r.f.publish(`{"subscription":"books.b1","data":"` + marker + `"}`)
+	var got []map[string]any
+	for {
+		m := r.c.Recv()
+		if m["data"] == marker {
+			expectLiveAt(r.t, m, `{"event":"message","subscription":"books.b1","data":"`+marker+`","org":"o1"}`, r.clock.Now())
+			return got
+		}
+		got = append(got, m)
+	}
+}
+
+// expectFrames syncs and checks the frames that arrived: data want[i] each,
+// sent at the current fake instant, live or late.
+func (r *throttleRig) expectFrames(live bool, want ...int) {
+	r.t.Helper()
+	got := r.sync()
+	if len(got) != len(want) {
+		r.t.Fatalf("at +%v got %d frames %s, want data %v", r.elapsed(), len(got), enc(got), want)
+	}
+	for i, m := range got {
+		w := fmt.Sprintf(`{"event":"message","subscription":"books.b1","data":%d,"org":"o1"}`, want[i])
+		if live {
+			expectLiveAt(r.t, m, w, r.clock.Now())
+		} else {
+			expectLateAt(r.t, m, w, r.clock.Now())
+		}
+	}
+}
+
+func (r *throttleRig) tick(d time.Duration) { r.t.Helper(); e2e.Tick(r.t, r.f.srv, r.clock, d) }
+
+func (r *throttleRig) elapsed() time.Duration { return r.clock.Now().Sub(r.start) }
+
 // throttle: the first message goes at once; a burst inside the window
-// yields the first and the last, the last with sent_at only, at the end of
-// the window.
+// yields the first and the last, the last with sent_at only, when the
+// window ends; after the window a new message goes at once again.
 func TestThrottleBurst(t *testing.T) {
 	t.Parallel()
-	f, c := pubFixture(t, nil)
-	const window = 300 * time.Millisecond
-	start := time.Now()
+	r := newThrottleRig(t)
+	const window = time.Second
 	for i := 0; i < 5; i++ {
-		f.publish(fmt.Sprintf(`{"subscription":"books.b1","data":%d,"options":{"throttle":0.3}}`, i))
+		r.pub(i, `{"throttle":1}`)
 	}
-	if time.Since(start) > window/2 {
-		t.Skipf("publishing the burst took %v, longer than half the window", time.Since(start))
-	}
-	expectLive(t, c.Recv(), `{"event":"message","subscription":"books.b1","data":0,"org":"o1"}`)
-	first := time.Since(start)
-	expectLate(t, c.Recv(), `{"event":"message","subscription":"books.b1","data":4,"org":"o1"}`)
-	last := time.Since(start)
-	if last < window*8/10 {
-		t.Fatalf("trailing message after %v, window is %v", last, window)
-	}
-	if first > window/2 {
-		t.Fatalf("first message after %v: not at once", first)
-	}
-	// After the window, a new message goes at once again.
-	time.Sleep(window + 100*time.Millisecond)
-	f.publish(`{"subscription":"books.b1","data":5,"options":{"throttle":0.3}}`)
-	expectLive(t, c.Recv(), `{"event":"message","subscription":"books.b1","data":5,"org":"o1"}`)
+	r.expectFrames(true, 0)
+	r.tick(window - time.Millisecond)
+	r.expectFrames(false) // not before the window ends
+	r.tick(time.Millisecond)
+	r.expectFrames(false, 4)
+	// The trailing send opened a window with nothing in it: it lapses.
+	r.tick(window)
+	r.expectFrames(false)
+	r.pub(5, `{"throttle":1}`)
+	r.expectFrames(true, 5)
 }
 
-// throttle: a steady stream yields about one message per window, in
-// order, and the last message always arrives.
+// throttle: a steady stream (four messages per window) yields the first at
+// once, then one message per window — the newest, sent when the window ends
+// — in order, and the last message always arrives.
 func TestThrottleSteadyStream(t *testing.T) {
 	t.Parallel()
-	f, c := pubFixture(t, nil)
-	const n = 24
-	start := time.Now()
+	r := newThrottleRig(t)
+	const (
+		n      = 24
+		window = time.Second
+		pace   = window / 4
+	)
 	for i := 0; i < n; i++ {
-		f.publish(fmt.Sprintf(`{"subscription":"books.b1","data":%d,"options":{"throttle":0.2}}`, i))
-		time.Sleep(50 * time.Millisecond) // the stream's pace, not synchronisation
-	}
-	elapsed := time.Since(start)
-	var got []int
-	for {
-		m := c.Recv()
-		d := int(m["data"].(float64))
-		got = append(got, d)
-		if d == n-1 {
-			break
+		r.pub(i, `{"throttle":1}`)
+		if i == 0 {
+			r.expectFrames(true, 0)
+		} else {
+			r.expectFrames(false)
+		}
+		r.tick(pace)
+		if i%4 == 3 { // a window ended: its newest message goes out
+			r.expectFrames(false, i)
+		} else {
+			r.expectFrames(false)
 		}
 	}
-	for i := 1; i < len(got); i++ {
-		if got[i] <= got[i-1] {
-			t.Fatalf("throttled stream out of order: %v", got)
-		}
-	}
-	windows := int(elapsed/(200*time.Millisecond)) + 1
-	if len(got) < windows/2 || len(got) > windows+2 {
-		t.Fatalf("%d messages over %v (%d windows): %v", len(got), elapsed, windows, got)
-	}
-	c.Quiet()
+	r.tick(10 * window)
+	r.expectFrames(false)
 }
 
-// throttle windows are per throttle_key: another key goes at once.
+// throttle windows are per throttle_key (an absent key is its own): each
+// key's first message goes at once, and each key's window ends on its own.
 func TestThrottleKeys(t *testing.T) {
 	t.Parallel()
-	f, c := pubFixture(t, nil)
-	f.publish(`{"subscription":"books.b1","data":0,"options":{"throttle":1,"throttle_key":"a"}}`)
-	f.publish(`{"subscription":"books.b1","data":1,"options":{"throttle":1,"throttle_key":"b"}}`)
-	f.publish(`{"subscription":"books.b1","data":2,"options":{"throttle":1}}`)
-	f.publish(`{"subscription":"books.b1","data":3}`)
-	expectLive(t, c.Recv(), `{"event":"message","subscription":"books.b1","data":0,"org":"o1"}`)
-	expectLive(t, c.Recv(), `{"event":"message","subscription":"books.b1","data":1,"org":"o1"}`)
-	expectLive(t, c.Recv(), `{"event":"message","subscription":"books.b1","data":2,"org":"o1"}`)
-	expectLive(t, c.Recv(), `{"event":"message","subscription":"books.b1","data":3,"org":"o1"}`)
+	r := newThrottleRig(t)
+	r.pub(0, `{"throttle":1,"throttle_key":"a"}`)
+	r.pub(1, `{"throttle":2,"throttle_key":"b"}`)
+	r.pub(2, `{"throttle":3}`)
+	r.pub(3, `{}`)
+	r.pub(4, `{"throttle":1,"throttle_key":"a"}`)
+	r.pub(5, `{"throttle":2,"throttle_key":"b"}`)
+	r.pub(6, `{"throttle":3}`)
+	r.pub(7, `{}`)
+	r.expectFrames(true, 0, 1, 2, 3, 7)
+	r.tick(time.Second)
+	r.expectFrames(false, 4)
+	r.tick(time.Second)
+	r.expectFrames(false, 5)
+	r.tick(time.Second)
+	r.expectFrames(false, 6)
+	r.tick(10 * time.Second)
+	r.expectFrames(false)
 }
 
 // Messages of one channel reach each session in publish order.

@@ -136,7 +136,7 @@ func TestSubscribeAuthorizerBroken(t *testing.T) {
 // works.
 func TestSubscribeBeforeSubscribeError(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, func(f *fixture) { allCallbacks(f) })
+	f := newFixture(t, func(f *fixture) { singleLoop(f); allCallbacks(f) })
 	obs := f.authed()
 	expectJSON(t, obs.Roundtrip(ev("subscribe", "books.b1")), `{"event":"subscribe","subscription":"books.b1","status":"ok"}`)
 	f.call("/authorizer", "")
@@ -275,6 +275,7 @@ func TestProvisionalWindow(t *testing.T) {
 	t.Parallel()
 	g := (*gate)(nil)
 	f := newFixture(t, func(f *fixture) {
+		singleLoop(f)
 		allCallbacks(f)
 		g = newGate(t)
 		f.svc.ReplyFunc("/before_subscribe", func(c e2e.Call) (int, string) {
@@ -312,6 +313,7 @@ func TestProvisionalWindowDroppedOnError(t *testing.T) {
 	t.Parallel()
 	g := (*gate)(nil)
 	f := newFixture(t, func(f *fixture) {
+		singleLoop(f)
 		allCallbacks(f)
 		g = newGate(t)
 		f.svc.ReplyFunc("/before_subscribe", func(c e2e.Call) (int, string) {
