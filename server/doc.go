@@ -26,6 +26,16 @@
 //     and writes the shared frame to each subscriber after its filter, order
 //     and throttle checks (whose state is loop-owned).
 //
+// # Where the hot paths are
+//
+//   - conn.go: gnet callbacks, the upgrade, frame parsing in place, writes.
+//   - session.go, events.go: a session's event queue and the client events
+//     (auth, subscribe, message, unsubscribe, ping) with their callbacks.
+//   - fanout.go: published messages on a loop (checks, encoding, coalesced
+//     writes); subscription.go: a subscription's state and timers.
+//   - loop.go, timer.go: per-loop index and schedule; server.go: start-up,
+//     shutdown, the ticker; api.go: publish/health/metrics HTTP.
+//
 // Goroutines in this package are per process (the ticker, the API server) or
 // per in-flight service call (bounded by the pool), never per connection or
 // per subscription.

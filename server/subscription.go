@@ -9,7 +9,6 @@ import (
 	"mako/protocol"
 	"mako/pubsub"
 	"mako/server/service"
-	"mako/server/ws"
 )
 
 // subscription is one session's hold on service.topic, owned by the loop.
@@ -328,65 +327,4 @@ func sameFields(a, b []protocol.Field) bool {
 		}
 	}
 	return true
-}
-
-// deliver runs on the loop for each message of a channel it holds.
-func (l *loop) deliver(m *pubsub.Message) {
-	e := l.index[m.Channel]
-	if e == nil {
-		return
-	}
-	now := l.s.clock.Now()
-	l.variants = l.variants[:0]
-	for _, sub := range e.subs {
-		target := sub
-		if m.Pub.Subscription != m.Channel {
-			// The channel only selects candidates; delivery is under the
-			// payload's subscription.
-			if target = sub.sess.subs[m.Pub.Subscription]; target == nil {
-				if p := sub.sess.pendingSub; p != nil && p.name == m.Pub.Subscription {
-					target = p
-				} else {
-					continue
-				}
-			}
-		}
-		switch {
-		case target.ended || target.sess.gone:
-		case target.pending:
-			target.hold(m)
-		default:
-			target.offer(m, now, true)
-		}
-	}
-}
-
-// liveFrame returns the encoded frame of m for sub's extra-fields variant
-// (compressed for a permessage-deflate session), encoding it the first time
-// the variant is needed in this delivery.
-func (l *loop) liveFrame(sub *subscription, m *pubsub.Message, now time.Time) []byte {
-	deflate := sub.sess.dec.Deflate
-	for i := range l.variants {
-		v := &l.variants[i]
-		if v.key != sub.variant {
-			continue
-		}
-		if !deflate {
-			return v.frame
-		}
-		if v.zframe == nil {
-			payload := v.frame[len(v.frame)-textPayloadLen(v.frame):]
-			v.zframe = ws.AppendDeflateFrame(nil, ws.OpText, payload)
-		}
-		return v.zframe
-	}
-	t := protocol.Timing{ReceivedAt: m.ReceivedAt, QueueSize: m.QueueSize, SentAt: now, PublishedAt: m.Pub.PublishedAt}
-	// A fresh buffer per message: sessions hold the frame by reference
-	// until the loop flushes (see queueOut), so it is never reused.
-	v := variant{key: sub.variant}
-	_, v.frame = encodeTextFrame(nil, func(b []byte) []byte {
-		return protocol.AppendMessage(b, sub.name, m.Pub.Data, sub.extra, t)
-	})
-	l.variants = append(l.variants, v)
-	return l.liveFrame(sub, m, now)
 }

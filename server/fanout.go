@@ -1,0 +1,187 @@
+package server
+
+// The service → clients hot path on a loop: a batch of messages from a
+// fan-out worker → per subscription checks → one encoding per extra-fields
+// variant → frames queued per session → one write per session per flush.
+
+import (
+	"time"
+
+	"mako/protocol"
+	"mako/pubsub"
+	"mako/server/ws"
+)
+
+// Deliver implements pubsub.Sink: called on a fan-out worker, it posts the
+// batch to the loop. Messages of one channel come from one worker, and the
+// loop's task queue is FIFO, so their order holds.
+func (l *loop) Deliver(ms []*pubsub.Message) {
+	l.execute(func() { l.deliverBatch(ms) })
+}
+
+// deliverBatch delivers a batch with writes coalesced per session. The
+// flush is a separate task queued behind whatever the loop already has to
+// do, so consecutive batches (one per fan-out worker wake-up) share it: a
+// subscriber receiving a burst gets one write syscall, not one per message.
+func (l *loop) deliverBatch(ms []*pubsub.Message) {
+	l.delivering = true
+	for _, m := range ms {
+		l.deliver(m)
+	}
+	l.delivering = false
+	// A failed write closes its socket synchronously inside gnet; the
+	// close steps change the index, so they wait until delivery is done.
+	for i, sess := range l.closedLater {
+		l.closedLater[i] = nil
+		if !sess.busy {
+			sess.runCloseSteps()
+		}
+	}
+	l.closedLater = l.closedLater[:0]
+	if len(l.dirty) > 0 && !l.flushPosted {
+		l.flushPosted = true
+		l.execute(l.flushTask)
+	}
+}
+
+func (l *loop) flushTask() {
+	l.flushPosted = false
+	l.flushOut()
+}
+
+// Coalescing bounds: one session's buffer is written once it reaches
+// maxSessionOut, and everything is written once the loop's sessions own
+// maxLoopOut bytes, so a burst to many subscribers never holds much memory.
+const (
+	maxSessionOut = 64 << 10
+	maxLoopOut    = 4 << 20
+	maxFreeOut    = 256
+)
+
+// queueOut appends a frame to the session's pending output. A session's
+// first frame is held by reference when shared (a fan-out frame, immutable
+// until the flush), so the common case — one message per subscriber per
+// flush — copies nothing and allocates nothing per subscriber; a buffer is
+// made only when a second frame arrives.
+func (l *loop) queueOut(sess *session, frame []byte, shared bool) {
+	switch {
+	case sess.out == nil && shared:
+		sess.out, sess.outOwned = frame, false
+		l.dirty = append(l.dirty, sess)
+		return
+	case sess.out == nil:
+		sess.out, sess.outOwned = l.outBuf(len(frame)), true
+		l.dirty = append(l.dirty, sess)
+	case !sess.outOwned:
+		buf := l.outBuf(len(sess.out) + len(frame))
+		l.outBytes += len(sess.out)
+		sess.out, sess.outOwned = append(buf, sess.out...), true
+	}
+	sess.out = append(sess.out, frame...)
+	l.outBytes += len(frame)
+	switch {
+	case l.outBytes >= maxLoopOut:
+		l.flushOut()
+	case len(sess.out) >= maxSessionOut:
+		out := sess.out
+		sess.out = out[:0] // gnet copies what the socket does not take
+		l.outBytes -= len(out)
+		sess.send(out)
+	}
+}
+
+// outBuf returns an empty buffer for at least n bytes.
+func (l *loop) outBuf(n int) []byte {
+	if k := len(l.outFree); k > 0 && cap(l.outFree[k-1]) >= n {
+		b := l.outFree[k-1]
+		l.outFree = l.outFree[:k-1]
+		return b
+	}
+	return make([]byte, 0, 2*n)
+}
+
+// flushOut writes every session's pending output.
+func (l *loop) flushOut() {
+	for i, sess := range l.dirty {
+		l.dirty[i] = nil
+		out, owned := sess.out, sess.outOwned
+		if out == nil {
+			continue // closed, or flushed early by closeWith
+		}
+		sess.out, sess.outOwned = nil, false
+		sess.send(out)
+		if owned && cap(out) <= maxSessionOut*2 && len(l.outFree) < maxFreeOut {
+			l.outFree = append(l.outFree, out[:0])
+		}
+	}
+	l.dirty = l.dirty[:0]
+	l.outBytes = 0
+}
+
+// variant is one encoding of the message being delivered.
+type variant struct {
+	key    string
+	frame  []byte
+	zframe []byte // the permessage-deflate frame, made on first need
+}
+
+// deliver runs on the loop for each message of a channel it holds.
+func (l *loop) deliver(m *pubsub.Message) {
+	e := l.index[m.Channel]
+	if e == nil {
+		return
+	}
+	now := l.s.clock.Now()
+	l.variants = l.variants[:0]
+	for _, sub := range e.subs {
+		target := sub
+		if m.Pub.Subscription != m.Channel {
+			// The channel only selects candidates; delivery is under the
+			// payload's subscription.
+			if target = sub.sess.subs[m.Pub.Subscription]; target == nil {
+				if p := sub.sess.pendingSub; p != nil && p.name == m.Pub.Subscription {
+					target = p
+				} else {
+					continue
+				}
+			}
+		}
+		switch {
+		case target.ended || target.sess.gone:
+		case target.pending:
+			target.hold(m)
+		default:
+			target.offer(m, now, true)
+		}
+	}
+}
+
+// liveFrame returns the encoded frame of m for sub's extra-fields variant
+// (compressed for a permessage-deflate session), encoding it the first time
+// the variant is needed in this delivery.
+func (l *loop) liveFrame(sub *subscription, m *pubsub.Message, now time.Time) []byte {
+	deflate := sub.sess.dec.Deflate
+	for i := range l.variants {
+		v := &l.variants[i]
+		if v.key != sub.variant {
+			continue
+		}
+		if !deflate {
+			return v.frame
+		}
+		if v.zframe == nil {
+			payload := v.frame[len(v.frame)-textPayloadLen(v.frame):]
+			v.zframe = ws.AppendDeflateFrame(nil, ws.OpText, payload)
+		}
+		return v.zframe
+	}
+	t := protocol.Timing{ReceivedAt: m.ReceivedAt, QueueSize: m.QueueSize, SentAt: now, PublishedAt: m.Pub.PublishedAt}
+	// A fresh buffer per message: sessions hold the frame by reference
+	// until the loop flushes (see queueOut), so it is never reused.
+	v := variant{key: sub.variant}
+	_, v.frame = encodeTextFrame(nil, func(b []byte) []byte {
+		return protocol.AppendMessage(b, sub.name, m.Pub.Data, sub.extra, t)
+	})
+	l.variants = append(l.variants, v)
+	return l.liveFrame(sub, m, now)
+}
