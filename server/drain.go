@@ -15,7 +15,7 @@ const drainTick = 10 * time.Millisecond
 type drainState struct {
 	list   []*session
 	closed int
-	start  time.Time
+	start  time.Duration // Clock.Mono
 	window time.Duration
 	timer  timer
 }
@@ -26,7 +26,7 @@ func (l *loop) startDrain(window time.Duration) {
 	if l.drain != nil {
 		return
 	}
-	d := &drainState{start: l.s.clock.Now(), window: window}
+	d := &drainState{start: l.s.clock.Mono(), window: window}
 	for sess := range l.sessions {
 		d.list = append(d.list, sess)
 	}
@@ -37,10 +37,10 @@ func (l *loop) startDrain(window time.Duration) {
 
 func (l *loop) drainStep() {
 	d := l.drain
-	now := l.s.clock.Now()
+	now := l.s.clock.Mono()
 	target := len(d.list)
 	if d.window > 0 {
-		if f := float64(now.Sub(d.start)) / float64(d.window); f < 1 {
+		if f := float64(now-d.start) / float64(d.window); f < 1 {
 			target = int(f * float64(len(d.list)))
 		}
 	}
@@ -52,5 +52,5 @@ func (l *loop) drainStep() {
 		l.drain = nil
 		return
 	}
-	l.sched.set(&d.timer, now.Add(drainTick))
+	l.sched.set(&d.timer, now+drainTick)
 }

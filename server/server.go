@@ -294,7 +294,7 @@ func (s *Server) tick() {
 			return
 		case <-t.C:
 		}
-		now := s.clock.Now()
+		now := s.clock.Mono()
 		for _, l := range s.loopList() {
 			if l.sched.due(now) && l.tickPosted.CompareAndSwap(false, true) {
 				l.execute(l.runTimers)

@@ -280,23 +280,43 @@ func Publish(t testing.TB, srv *server.Server, body string) {
 // FakeClock is a server.Clock that moves only when the test says so. With
 // server.Options{Clock: c, ManualTimers: true} and Server.RunTimers, timer
 // driven behaviour (re-authorization, heartbeats, throttle windows, pings)
-// is tested without waiting for real time.
+// is tested without waiting for real time. Its wall and monotonic readings
+// move together (Advance) or apart (StepWall), as a real clock's do when
+// NTP or a VM resume steps the wall clock.
 type FakeClock struct {
-	mu  sync.Mutex
-	now time.Time
+	mu   sync.Mutex
+	now  time.Time
+	mono time.Duration
 }
 
-// NewFakeClock starts at a fixed instant.
+// NewFakeClock starts at a fixed instant, monotonic reading 0.
 func NewFakeClock() *FakeClock { return &FakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)} }
 
+// Now is the wall reading.
 func (c *FakeClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.now
 }
 
-// Advance moves the clock forward by d.
+// Mono is the monotonic reading.
+func (c *FakeClock) Mono() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.mono
+}
+
+// Advance lets d pass: both readings move forward by d.
 func (c *FakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mono += d
+	c.mu.Unlock()
+}
+
+// StepWall sets the wall clock by d (negative: back) without time passing,
+// as NTP or a VM resume does; Mono does not move.
+func (c *FakeClock) StepWall(d time.Duration) {
 	c.mu.Lock()
 	c.now = c.now.Add(d)
 	c.mu.Unlock()
