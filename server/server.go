@@ -66,6 +66,7 @@ type Server struct {
 
 	api     *apiServer
 	metrics metrics
+	loss    lossWatch // broker outages (broker.go)
 
 	tickStop chan struct{}
 	tickDone chan struct{}

@@ -244,6 +244,26 @@ func (c *Client) Closed() websocket.StatusCode {
 	}
 }
 
+// Next returns the next frame decoded as a JSON object, or, when the
+// connection closes instead, nil and its close status.
+func (c *Client) Next() (map[string]any, websocket.StatusCode) {
+	c.t.Helper()
+	select {
+	case b, ok := <-c.msgs:
+		if !ok {
+			return nil, websocket.CloseStatus(<-c.errc)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			c.t.Fatalf("frame is not a JSON object: %s", b)
+		}
+		return m, 0
+	case <-time.After(Timeout):
+		c.t.Fatalf("no frame or close within %v", Timeout)
+		return nil, 0
+	}
+}
+
 // Roundtrip sends an event and returns the reply; a ping round trip after it
 // proves nothing else was sent in between when callers check with Quiet.
 func (c *Client) Roundtrip(v any) map[string]any {
