@@ -35,6 +35,9 @@ func newBlipRig(t *testing.T, n int, grace, window time.Duration) *blipRig {
 	rc := redisConfig(r.rs.Addr(), "")
 	rc.LossGrace = config.Seconds(grace.Seconds())
 	rc.DrainWindow = config.Seconds(window.Seconds())
+	// The kill is seen from the closed connection; without pings a slow
+	// (race-instrumented, loaded) test machine cannot fake an outage.
+	rc.PingInterval = 0
 	cfg := openConfig(rc)
 	cfg.Metrics.Prometheus = &config.Prometheus{Host: "127.0.0.1", Port: r.port}
 	r.srv = e2e.StartServer(t, cfg, func(o *server.Options) { o.Clock, o.Loops = r.clock, 1 })
