@@ -179,7 +179,9 @@ func (sub *subscription) throttleOffer(o *protocol.Options, m *pubsub.Message) p
 	return d
 }
 
-func (sub *subscription) armThrottle(key string, at time.Time) { // at: monoInstant
+// armThrottle schedules the end of key's window; at is a monoInstant, as
+// every time the throttle state holds.
+func (sub *subscription) armThrottle(key string, at time.Time) {
 	t := sub.throttle.timers[key]
 	if t == nil {
 		t = new(timer)
