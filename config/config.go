@@ -61,6 +61,9 @@ type Redis struct {
 	PingTimeout   Seconds  `yaml:"ping_timeout"`
 	OnLoss        string   `yaml:"on_loss"`
 	DrainWindow   Seconds  `yaml:"drain_window"`
+	// LossGrace is how long a Redis loss may last before on_loss: drain
+	// starts closing sessions; a recovery within it closes nobody.
+	LossGrace Seconds `yaml:"loss_grace"`
 }
 
 type HTTP struct {

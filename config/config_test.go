@@ -71,7 +71,7 @@ func TestDefaults(t *testing.T) {
 
 func TestSectionDefaults(t *testing.T) {
 	cfg := mustParse(t, "redis: {}\nredis_alt: {url: 'redis://h:1/2'}\napi: {}\nmetrics: {prometheus: {}, log: {}}\n")
-	wantRedis := Redis{Host: "localhost", Port: 6379, PingInterval: 10, PingTimeout: 5, OnLoss: "drain", DrainWindow: 30}
+	wantRedis := Redis{Host: "localhost", Port: 6379, PingInterval: 10, PingTimeout: 5, OnLoss: "drain", DrainWindow: 30, LossGrace: 5}
 	if !reflect.DeepEqual(*cfg.Redis, wantRedis) {
 		t.Errorf("redis = %+v, want %+v", *cfg.Redis, wantRedis)
 	}

@@ -91,6 +91,7 @@ func (r *Redis) UnmarshalYAML(unmarshal func(any) error) error {
 		PingTimeout:  5,
 		OnLoss:       "drain",
 		DrainWindow:  30,
+		LossGrace:    5,
 	}
 	type plain Redis
 	return unmarshal((*plain)(r))

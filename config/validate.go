@@ -210,6 +210,7 @@ func (c *Config) validateRedis(k *checker, p string, r *Redis) {
 	}
 	k.oneOf(p+".on_loss", r.OnLoss, "drain", "resubscribe")
 	k.seconds(p+".drain_window", r.DrainWindow)
+	k.seconds(p+".loss_grace", r.LossGrace)
 }
 
 func (c *Config) validateHTTP(k *checker) {

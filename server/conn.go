@@ -43,7 +43,7 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	s.sessions.Add(1)
 	s.metrics.connTotal.Add(1)
 	s.metrics.connCount.Add(1)
-	l.sched.set(&sess.timer, s.clock.Now().Add(s.cfg.WS.HandshakeTimeout.Duration()))
+	l.sched.set(&sess.timer, s.clock.Mono()+s.cfg.WS.HandshakeTimeout.Duration())
 	return nil, gnet.None
 }
 
@@ -136,12 +136,15 @@ func (sess *session) handshake(buf []byte) int {
 		req.Deflate = false
 	}
 	sess.state = stOpen
+	// Read before the 101 leaves: a client (or a test advancing a fake
+	// clock) that has seen it must find the interval counted from earlier.
+	opened := s.clock.Mono()
 	_, _ = sess.c.Write(ws.AppendAcceptDeflate(sess.l.scratch[:0], req))
 	if sess.gone {
 		return len(buf)
 	}
 	sess.dec.Deflate = req.Deflate
-	sess.schedulePing(s.clock.Now())
+	sess.schedulePing(opened)
 	return n
 }
 
@@ -197,14 +200,15 @@ func (sess *session) flushPending() bool {
 	return !sess.gone
 }
 
-// schedulePing arms the ping timer one interval after from.
-func (sess *session) schedulePing(from time.Time) {
+// schedulePing arms the ping timer one interval after from (a Clock.Mono
+// reading).
+func (sess *session) schedulePing(from time.Duration) {
 	iv := sess.l.s.cfg.WS.Ping.Interval.Duration()
 	if iv <= 0 {
 		sess.l.sched.stop(&sess.timer)
 		return
 	}
-	sess.l.sched.set(&sess.timer, from.Add(iv))
+	sess.l.sched.set(&sess.timer, from+iv)
 }
 
 // onTimer is the connection timer: handshake deadline, ping, pong deadline.
@@ -219,12 +223,12 @@ func (sess *session) onTimer() {
 		s.log.Debug("closing connection: no pong", "timeout", s.cfg.WS.Ping.Timeout)
 		sess.closeWith(ws.ClosePolicyViolation, "ping timeout")
 	default:
-		now := s.clock.Now()
+		now := s.clock.Mono()
 		sess.awaitingPong = true
 		sess.pingSentAt = now
 		sess.writeFrame(ws.OpPing, nil)
 		if !sess.gone {
-			sess.l.sched.set(&sess.timer, now.Add(s.cfg.WS.Ping.Timeout.Duration()))
+			sess.l.sched.set(&sess.timer, now+s.cfg.WS.Ping.Timeout.Duration())
 		}
 	}
 }

@@ -14,6 +14,11 @@ type metrics struct {
 	// events is socketshark_event_success_counter, indexed by eventNames ×
 	// {success, error}: fixed, so counting is one atomic add on any loop.
 	events [len(eventNames)][2]atomic.Int64
+	// Broker outages as gaps (broker.go, drain.go): ended outages, their
+	// total length, and sessions a redis.on_loss drain closed.
+	redisGaps     atomic.Int64
+	redisGapNanos atomic.Int64
+	drainClosed   atomic.Int64
 	// log, when metrics.log is configured, logs every event at debug level
 	// (SocketShark's log metrics backend).
 	log *slog.Logger
@@ -60,5 +65,10 @@ func (s *Server) writePrometheus(w io.Writer) {
 	fmt.Fprintf(w, "# TYPE mako_channels gauge\nmako_channels %d\n", s.hub.Channels())
 	if o, ok := s.hub.Broker().(interface{ Outages() uint64 }); ok {
 		fmt.Fprintf(w, "# TYPE mako_redis_outages_total counter\nmako_redis_outages_total %d\n", o.Outages())
+	}
+	if s.cfg.Redis != nil {
+		fmt.Fprintf(w, "# TYPE mako_redis_gaps_total counter\nmako_redis_gaps_total %d\n", m.redisGaps.Load())
+		fmt.Fprintf(w, "# TYPE mako_redis_gap_seconds_total counter\nmako_redis_gap_seconds_total %g\n", float64(m.redisGapNanos.Load())/1e9)
+		fmt.Fprintf(w, "# TYPE mako_redis_drain_closed_total counter\nmako_redis_drain_closed_total %d\n", m.drainClosed.Load())
 	}
 }

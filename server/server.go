@@ -66,6 +66,7 @@ type Server struct {
 
 	api     *apiServer
 	metrics metrics
+	loss    lossWatch // broker outages (broker.go)
 
 	tickStop chan struct{}
 	tickDone chan struct{}
@@ -294,7 +295,7 @@ func (s *Server) tick() {
 			return
 		case <-t.C:
 		}
-		now := s.clock.Now()
+		now := s.clock.Mono()
 		for _, l := range s.loopList() {
 			if l.sched.due(now) && l.tickPosted.CompareAndSwap(false, true) {
 				l.execute(l.runTimers)

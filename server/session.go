@@ -22,7 +22,7 @@ type session struct {
 	timer timer // handshake deadline, then ping / pong deadline
 
 	awaitingPong bool
-	pingSentAt   time.Time
+	pingSentAt   time.Duration // Clock.Mono
 
 	authed     bool
 	authFields []protocol.Field // the configured auth_fields, from the last successful auth
