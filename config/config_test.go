@@ -50,6 +50,7 @@ func TestDefaults(t *testing.T) {
 		{"http.rate_limit_reset_header_names", c.HTTP.RateLimitResetHeaderNames, []string{"X-Rate-Limit-Reset"}},
 		{"http.workers", c.HTTP.Workers, 1024},
 		{"http.max_concurrency_per_service", c.HTTP.MaxConcurrencyPerService, 256},
+		{"http.max_queued_per_service", c.HTTP.MaxQueuedPerService, 10000},
 		{"log.level", c.Log.Level, "info"},
 		{"log.format", c.Log.Format, "json"},
 		{"limits.max_queued_events", c.Limits.MaxQueuedEvents, 64},
