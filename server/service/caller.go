@@ -462,7 +462,7 @@ func dialProbed(addr string, timeout time.Duration) (net.Conn, error) {
 	if err != nil {
 		return conn, nil
 	}
-	return &probedConn{Conn: conn, raw: raw}, nil
+	return &probedConn{Conn: conn, probe: newTCPProbe(raw)}, nil
 }
 
 // probedConn tells a request that provably never left from one that may
@@ -477,7 +477,7 @@ func dialProbed(addr string, timeout time.Duration) (net.Conn, error) {
 // needs no lock.
 type probedConn struct {
 	net.Conn
-	raw    syscall.RawConn
+	probe  *tcpProbe
 	reRead bool // a Read happened since the last Write
 }
 
@@ -489,7 +489,7 @@ func (c *probedConn) Read(p []byte) (int, error) {
 func (c *probedConn) Write(p []byte) (int, error) {
 	if c.reRead {
 		c.reRead = false
-		if peerClosed(c.raw) {
+		if c.probe.peerClosed() {
 			return 0, errStale
 		}
 	}

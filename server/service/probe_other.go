@@ -4,6 +4,10 @@ package service
 
 import "syscall"
 
-// peerClosed cannot read the TCP state here, so it never claims a
-// connection dead: every request is sent and a failure costs a counted try.
-func peerClosed(syscall.RawConn) bool { return false }
+// tcpProbe cannot read the TCP state here, so it never claims a connection
+// dead: every request is sent and a failure costs a counted try.
+type tcpProbe struct{}
+
+func newTCPProbe(syscall.RawConn) *tcpProbe { return &tcpProbe{} }
+
+func (*tcpProbe) peerClosed() bool { return false }
