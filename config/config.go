@@ -77,6 +77,10 @@ type HTTP struct {
 	// MaxConcurrencyPerService bounds the calls in flight to one service, so
 	// a reconnect storm queues at mako instead of flattening a backend.
 	MaxConcurrencyPerService int `yaml:"max_concurrency_per_service"`
+	// MaxQueuedPerService bounds the calls of one service waiting for a
+	// worker; past it a call fails at once with "Service unavailable."
+	// (issue 6: every queue bounded).
+	MaxQueuedPerService int `yaml:"max_queued_per_service"`
 }
 
 type API struct {

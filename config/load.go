@@ -66,6 +66,7 @@ func Default() *Config {
 			RateLimitResetHeaderNames: []string{"X-Rate-Limit-Reset"},
 			Workers:                   1024,
 			MaxConcurrencyPerService:  256,
+			MaxQueuedPerService:       10000,
 		},
 		Log: Log{Level: "info", Format: "json"},
 		Limits: Limits{

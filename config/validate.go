@@ -222,6 +222,7 @@ func (c *Config) validateHTTP(k *checker) {
 	k.nonEmptyItems("http.rate_limit_reset_header_names", h.RateLimitResetHeaderNames)
 	k.atLeast("http.workers", h.Workers, 1)
 	k.atLeast("http.max_concurrency_per_service", h.MaxConcurrencyPerService, 1)
+	k.atLeast("http.max_queued_per_service", h.MaxQueuedPerService, 0)
 }
 
 func (c *Config) validateServices(k *checker) {

@@ -63,6 +63,7 @@ func (s *Server) writePrometheus(w io.Writer) {
 		}
 	}
 	fmt.Fprintf(w, "# TYPE mako_channels gauge\nmako_channels %d\n", s.hub.Channels())
+	s.writeServiceMetrics(w)
 	if o, ok := s.hub.Broker().(interface{ Outages() uint64 }); ok {
 		fmt.Fprintf(w, "# TYPE mako_redis_outages_total counter\nmako_redis_outages_total %d\n", o.Outages())
 	}
@@ -70,5 +71,24 @@ func (s *Server) writePrometheus(w io.Writer) {
 		fmt.Fprintf(w, "# TYPE mako_redis_gaps_total counter\nmako_redis_gaps_total %d\n", m.redisGaps.Load())
 		fmt.Fprintf(w, "# TYPE mako_redis_gap_seconds_total counter\nmako_redis_gap_seconds_total %g\n", float64(m.redisGapNanos.Load())/1e9)
 		fmt.Fprintf(w, "# TYPE mako_redis_drain_closed_total counter\nmako_redis_drain_closed_total %d\n", m.drainClosed.Load())
+	}
+}
+
+// writeServiceMetrics writes the service-call pool per service: calls
+// waiting for a worker (bounded by http.max_queued_per_service), calls in
+// flight, and calls refused because the wait queue was full.
+func (s *Server) writeServiceMetrics(w io.Writer) {
+	st := s.pool.ServiceStats()
+	fmt.Fprintf(w, "# TYPE mako_service_queue gauge\n")
+	for _, x := range st {
+		fmt.Fprintf(w, "mako_service_queue{service=%q} %d\n", x.Name, x.Queued)
+	}
+	fmt.Fprintf(w, "# TYPE mako_service_inflight gauge\n")
+	for _, x := range st {
+		fmt.Fprintf(w, "mako_service_inflight{service=%q} %d\n", x.Name, x.Running)
+	}
+	fmt.Fprintf(w, "# TYPE mako_service_refused_total counter\n")
+	for _, x := range st {
+		fmt.Fprintf(w, "mako_service_refused_total{service=%q} %d\n", x.Name, x.Refused)
 	}
 }

@@ -111,7 +111,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		}
 		s.caller = c
 	}
-	s.pool = service.NewPool(cfg.HTTP.Workers, cfg.HTTP.MaxConcurrencyPerService)
+	s.pool = service.NewPool(cfg.HTTP.Workers, cfg.HTTP.MaxConcurrencyPerService, cfg.HTTP.MaxQueuedPerService)
 	b := opts.Broker
 	if b == nil {
 		var err error

@@ -296,19 +296,25 @@ func (sub *subscription) callEvent(url string, k func(service.Result)) {
 }
 
 // onHeartbeat posts the body to on_heartbeat; errors are only logged, so it
-// does not wait its turn behind client events.
+// does not wait its turn behind client events. The next heartbeat is
+// scheduled a period after this one finished, as SocketShark's loop sleeps
+// then awaits the call: a slow service gets at most one heartbeat of each
+// subscription at a time instead of one more per period.
 func (sub *subscription) onHeartbeat() {
 	if sub.ended {
 		return
 	}
 	c := sub.svc.cfg
 	s := sub.sess.l.s
-	sub.sess.l.sched.set(&sub.heartbeat, s.clock.Mono()+c.HeartbeatPeriod.Duration())
 	name := sub.name
 	sub.sess.call(sub.svc.name, c.OnHeartbeat, sub.body(nil), func(res service.Result) {
 		if !res.OK {
 			s.log.Warn("heartbeat failed", "subscription", name, "cause", errorOf(res, "error reply"))
 		}
+		if sub.ended || sub.sess.gone {
+			return
+		}
+		sub.sess.l.sched.set(&sub.heartbeat, s.clock.Mono()+c.HeartbeatPeriod.Duration())
 	})
 }
 
