@@ -167,6 +167,9 @@ func TestFanoutOverflowGap(t *testing.T) {
 	read("s.b", 0)
 	accepted := 0
 	for i := 0; ; i++ {
+		if i > 100_000 {
+			t.Fatal("the queue took 100,000 messages: unbounded")
+		}
 		read("s.a", i)
 		st := h.FanoutStats()[0]
 		if st.Bytes > maxBytes {
@@ -219,6 +222,9 @@ func TestFanoutGapSetOverflow(t *testing.T) {
 	h, blocker := blockedHub(t, b, 600, 2, map[*recSink][]string{loopA: chans[:2], loopB: chans[2:]})
 	read := func(ch string, i int) { b.h(ch, body(ch, i), time.Now()) }
 	for i := 0; h.FanoutStats()[0].Dropped == 0; i++ {
+		if i > 100_000 {
+			t.Fatal("the queue took 100,000 messages: unbounded")
+		}
 		read("s.c0", i)
 	}
 	for _, ch := range chans {
@@ -259,6 +265,9 @@ func TestFanoutPublishRefused(t *testing.T) {
 		}
 		if err != nil {
 			t.Fatal(err)
+		}
+		if accepted > 100_000 {
+			t.Fatal("the queue took 100,000 messages: no backpressure")
 		}
 		if st := h.FanoutStats()[0]; st.Bytes > maxBytes {
 			t.Fatalf("queue holds %d bytes, bound %d", st.Bytes, maxBytes)
