@@ -271,4 +271,3 @@ func TestKeyStateBounded(t *testing.T) {
 		})
 	}
 }
-
