@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -97,6 +100,34 @@ func subscribeRaw(t *testing.T, srv *server.Server, name string) *rawConn {
 	return rc
 }
 
+// withMetrics serves /metrics on a free port and returns a scraper of it.
+func withMetrics(t *testing.T, c *cfgT) func() map[string]float64 {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	_ = ln.Close()
+	c.Metrics.Prometheus = &config.Prometheus{Host: "127.0.0.1", Port: port}
+	return func() map[string]float64 {
+		t.Helper()
+		r := get(t, "http://127.0.0.1:"+strconv.Itoa(port)+"/metrics")
+		out := map[string]float64{}
+		for _, line := range strings.Split(r.raw, "\n") {
+			if line == "" || line[0] == '#' {
+				continue
+			}
+			i := strings.LastIndexByte(line, ' ')
+			v, err := strconv.ParseFloat(line[i+1:], 64)
+			if err != nil {
+				t.Fatalf("metrics line %q", line)
+			}
+			out[line[:i]] = v
+		}
+		return out
+	}
+}
+
 func openDemo(c *cfgT) {
 	no := false
 	c.Services["demo"] = &config.Service{RequireAuthentication: &no}
@@ -110,9 +141,11 @@ func TestFanoutGapClosesHolders(t *testing.T) {
 	t.Parallel()
 	rb := &readerBroker{}
 	const maxBytes = 4000
+	var scrape func() map[string]float64
 	srv := startServer(t, func(c *cfgT) {
 		openDemo(c)
 		c.Limits.MaxFanoutQueueBytes = maxBytes
+		scrape = withMetrics(t, c)
 	}, func(o *server.Options) { o.Broker = rb })
 	h := srv.Hub()
 	block := "demo.block"
@@ -151,6 +184,12 @@ func TestFanoutGapClosesHolders(t *testing.T) {
 	b.ping("still-open")
 	if st := h.FanoutStats()[w]; st.PeakBytes > maxBytes || st.Gaps != 1 {
 		t.Fatalf("fan-out stats %+v", st)
+	}
+	m := scrape()
+	lw := fmt.Sprintf(`{worker="%d"}`, w)
+	if m["mako_gap_cuts_total"] != 1 || m["mako_fanout_gaps_total"+lw] != 1 || m["mako_fanout_dropped_total"+lw] != 101 ||
+		m["mako_fanout_queue_max_bytes"+lw] != maxBytes {
+		t.Fatalf("metrics: %v", m)
 	}
 }
 
@@ -222,8 +261,10 @@ func TestKeyStateBounded(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			clock := e2e.NewFakeClock()
+			var scrape func() map[string]float64
 			srv := startServer(t, func(c *cfgT) {
 				openDemo(c)
+				scrape = withMetrics(t, c)
 				c.Limits.MaxThrottleKeys, c.Limits.MaxOrderKeys = tt.maxKeys, tt.maxKeys
 			}, oneLoop, func(o *server.Options) { o.Clock, o.ManualTimers = clock, true })
 			rc := subscribeRaw(t, srv, "demo.keys")
@@ -267,6 +308,23 @@ func TestKeyStateBounded(t *testing.T) {
 			}
 			if st.ThrottleKeys > tt.keysAtEnd || st.ThrottleTimers != 0 {
 				t.Fatalf("after every window ended: %d throttle keys, %d timers", st.ThrottleKeys, st.ThrottleTimers)
+			}
+			t.Logf("peak per subscription: %d throttle keys, %d order keys; at the end %d throttle keys, %d order keys",
+				peak, peakOrder, st.ThrottleKeys, st.OrderKeys)
+			// The gauges, kept by deltas on the loops, agree with the walk.
+			m := scrape()
+			if m["mako_throttle_keys"] != float64(st.ThrottleKeys) || m["mako_order_keys"] != float64(st.OrderKeys) {
+				t.Fatalf("gauges: throttle %v order %v, stats %d %d", m["mako_throttle_keys"], m["mako_order_keys"], st.ThrottleKeys, st.OrderKeys)
+			}
+			rc.c.Close()
+			for st.Sessions > 0 {
+				e2e.Tick(t, srv, clock, 0) // a loop round trip: the close is an event on the loop, not one the test can await
+				if st, err = srv.Stats(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if m := scrape(); m["mako_throttle_keys"] != 0 || m["mako_order_keys"] != 0 {
+				t.Fatalf("gauges after the session closed: throttle %v order %v", m["mako_throttle_keys"], m["mako_order_keys"])
 			}
 		})
 	}
