@@ -170,6 +170,9 @@ func TestFanoutGapClosesHolders(t *testing.T) {
 	for i := 0; i < 100; i++ {
 		rb.read(chA, fmt.Sprintf(`{"subscription":%q,"data":"lost"}`, chA))
 	}
+	// While the worker sheds, the publish API pushes back before the
+	// message reaches the broker.
+	post(t, "http://"+srv.APIAddr()+"/publish", "", `{"subscription":"`+chB+`","data":"refused"}`).expectError(t, http.StatusServiceUnavailable)
 	release()
 
 	for i := 0; i < accepted; i++ {
