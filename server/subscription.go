@@ -171,7 +171,9 @@ func (sub *subscription) throttleOffer(o *protocol.Options, now time.Time, m *pu
 	n := th.state.Len()
 	d, end, arm := th.state.Offer(o.ThrottleKey, o.ThrottleDuration(), now, msg)
 	met := &sub.sess.l.s.metrics
-	met.throttleKeys.Add(int64(th.state.Len() - n))
+	if d := th.state.Len() - n; d != 0 { // a shared counter: not touched per message
+		met.throttleKeys.Add(int64(d))
+	}
 	if d == protocol.SendUntracked {
 		met.throttleUntracked.Add(1)
 		d = protocol.SendNow
@@ -205,7 +207,9 @@ func (sub *subscription) onThrottle(key string) {
 	delete(th.timers, key)
 	n := th.state.Len()
 	msg, ok, _ := th.state.Expire(key, now)
-	sub.sess.l.s.metrics.throttleKeys.Add(int64(th.state.Len() - n))
+	if d := th.state.Len() - n; d != 0 {
+		sub.sess.l.s.metrics.throttleKeys.Add(int64(d))
+	}
 	if ok {
 		if m, isMsg := msg.(*pubsub.Message); isMsg {
 			sub.sendLate(m, now)
