@@ -454,7 +454,9 @@ func (in *inbound) cost() int { return len(in.payload) + len(in.channel) + msgOv
 // the mark to the loops holding its channels, which close the sessions
 // holding them: no session stays open having silently missed a message.
 // The marks hold at most maxGapped channels in all; a mark that would need
-// more becomes "all", covering every channel of this worker.
+// more becomes "all", covering every channel of this worker. The number of
+// marks is bounded too: two marks are separated by at least one queued
+// message, so there are at most maxBytes/msgOverhead + 1 of them.
 type fanout struct {
 	hub *Hub
 	id  int
