@@ -155,4 +155,19 @@ type Limits struct {
 	// its provisional window (a slow before_subscribe); beyond it the
 	// oldest are dropped and logged.
 	MaxHeldMessages int `yaml:"max_held_messages"`
+	// MaxFanoutQueueBytes bounds the bytes (payloads plus a fixed overhead
+	// per message) waiting on each fan-out worker. Beyond it a publish
+	// through the API gets 503 and a message read from the broker is
+	// dropped, its channel's subscribers on this node cut (close 1013).
+	MaxFanoutQueueBytes int `yaml:"max_fanout_queue_bytes"`
+	// MaxGappedChannels bounds the channels one fan-out worker remembers
+	// as having lost messages; beyond it every subscriber of the worker's
+	// channels is cut.
+	MaxGappedChannels int `yaml:"max_gapped_channels"`
+	// MaxThrottleKeys bounds the throttle keys one subscription tracks;
+	// beyond it a message of a new key is sent unthrottled.
+	MaxThrottleKeys int `yaml:"max_throttle_keys"`
+	// MaxOrderKeys bounds the order keys one subscription remembers; beyond
+	// it the least recently used key is forgotten.
+	MaxOrderKeys int `yaml:"max_order_keys"`
 }

@@ -74,6 +74,13 @@ func Default() *Config {
 			MaxHeldMessages:  1000,
 			MaxSubscriptions: 1000,
 			DrainTimeout:     30,
+			// 16 MiB on each of the 4 fan-out workers: about 80,000
+			// 200-byte messages, a few hundred milliseconds of a busy
+			// Redis stream, before mako sheds load.
+			MaxFanoutQueueBytes: 16 << 20,
+			MaxGappedChannels:   1024,
+			MaxThrottleKeys:     1000,
+			MaxOrderKeys:        1000,
 		},
 	}
 }

@@ -146,6 +146,10 @@ func (c *Config) Validate() error {
 	k.seconds("limits.drain_timeout", c.Limits.DrainTimeout)
 	k.nonNegative("limits.max_connections", c.Limits.MaxConnections)
 	k.nonNegative("limits.max_held_messages", c.Limits.MaxHeldMessages)
+	k.atLeast("limits.max_fanout_queue_bytes", c.Limits.MaxFanoutQueueBytes, 1)
+	k.atLeast("limits.max_gapped_channels", c.Limits.MaxGappedChannels, 1)
+	k.atLeast("limits.max_throttle_keys", c.Limits.MaxThrottleKeys, 1)
+	k.atLeast("limits.max_order_keys", c.Limits.MaxOrderKeys, 1)
 	if k.err != nil {
 		return k.err
 	}

@@ -142,7 +142,7 @@ func TestThrottleStatePrune(t *testing.T) {
 	s.Offer("b", time.Second, t0, 1)
 	s.Offer("b", time.Second, t0.Add(time.Millisecond), 2) // pending: kept
 	s.Offer("c", time.Second, t0.Add(900*time.Millisecond), 1)
-	if n := s.Prune(t0.Add(time.Second), time.Second); n != 2 {
+	if n := s.Prune(t0.Add(time.Second)); n != 2 {
 		t.Fatalf("Prune left %d keys, want 2 (b pending, c recent)", n)
 	}
 	if d, _, _ := s.Offer("a", time.Second, t0.Add(time.Second), 3); d != SendNow {

@@ -8,12 +8,16 @@ import (
 )
 
 // Embedded is the in-process broker: one node, no dependencies. Publish hands
-// the payload straight to the Hub's handler, and every subscription is
+// the payload straight to the Hub's fan-out queue, and every subscription is
 // acknowledged at once. Channels the Hub does not hold are dropped by the
 // Hub, so Embedded keeps no subscription state of its own.
 type Embedded struct {
 	handler atomic.Pointer[Handler]
-	closed  atomic.Bool
+	// offer, set by the Hub, queues a message or refuses it with
+	// ErrFanoutFull when the queue is full: a publisher on this broker is
+	// always told, so nothing is dropped.
+	offer  atomic.Pointer[offerFunc]
+	closed atomic.Bool
 }
 
 // NewEmbedded returns the in-process broker.
@@ -39,6 +43,9 @@ func (e *Embedded) Publish(_ context.Context, channel string, payload []byte) er
 	// not be reused, so take a copy here, where its origin is unknown.
 	p := make([]byte, len(payload))
 	copy(p, payload)
+	if o := e.offer.Load(); o != nil {
+		return o.f(channel, p, time.Now())
+	}
 	(*h)(channel, p, time.Now())
 	return nil
 }

@@ -62,6 +62,8 @@ func (c chanSink) Deliver(ms []*Message) {
 	}
 }
 
+func (c chanSink) Gap(*Gap) {}
+
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func TestHubTransitions(t *testing.T) {
@@ -201,3 +203,4 @@ func BenchmarkHubRoute(b *testing.B) {
 type sinkFunc func([]*Message)
 
 func (f sinkFunc) Deliver(ms []*Message) { f(ms) }
+func (f sinkFunc) Gap(*Gap)              {}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"mako/protocol"
+	"mako/pubsub"
 )
 
 // maxPublishBody caps POST /publish bodies (413 beyond).
@@ -122,6 +123,13 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.hub.Publish(r.Context(), pub.Subscription, body); err != nil {
+		if errors.Is(err, pubsub.ErrFanoutFull) {
+			// Backpressure, not loss: the message was not accepted. Counted
+			// in mako_fanout_refused_total rather than logged per request.
+			w.Header().Set("Retry-After", "1")
+			writeError(w, http.StatusServiceUnavailable, "fan-out queue full: message not accepted, retry later")
+			return
+		}
 		s.log.Warn("publish failed", "subscription", pub.Subscription, "cause", err.Error())
 		writeError(w, http.StatusServiceUnavailable, "broker: "+err.Error())
 		return

@@ -19,6 +19,13 @@ type metrics struct {
 	redisGaps     atomic.Int64
 	redisGapNanos atomic.Int64
 	drainClosed   atomic.Int64
+	// Per-subscription key state over all subscriptions (gauges), and the
+	// times a cap was hit (counters): see keystate.go.
+	throttleKeys, orderKeys             atomic.Int64
+	throttleUntracked, orderKeysEvicted atomic.Int64
+	// gapCuts counts sessions closed because a fan-out queue dropped
+	// messages of a channel they held (gap.go).
+	gapCuts atomic.Int64
 	// log, when metrics.log is configured, logs every event at debug level
 	// (SocketShark's log metrics backend).
 	log *slog.Logger
@@ -64,6 +71,11 @@ func (s *Server) writePrometheus(w io.Writer) {
 	}
 	fmt.Fprintf(w, "# TYPE mako_channels gauge\nmako_channels %d\n", s.hub.Channels())
 	s.writeServiceMetrics(w)
+	fmt.Fprintf(w, "# TYPE mako_throttle_keys gauge\nmako_throttle_keys %d\n", m.throttleKeys.Load())
+	fmt.Fprintf(w, "# TYPE mako_throttle_untracked_total counter\nmako_throttle_untracked_total %d\n", m.throttleUntracked.Load())
+	fmt.Fprintf(w, "# TYPE mako_order_keys gauge\nmako_order_keys %d\n", m.orderKeys.Load())
+	fmt.Fprintf(w, "# TYPE mako_order_keys_evicted_total counter\nmako_order_keys_evicted_total %d\n", m.orderKeysEvicted.Load())
+	s.writeFanoutMetrics(w)
 	if o, ok := s.hub.Broker().(interface{ Outages() uint64 }); ok {
 		fmt.Fprintf(w, "# TYPE mako_redis_outages_total counter\nmako_redis_outages_total %d\n", o.Outages())
 	}

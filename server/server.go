@@ -120,6 +120,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		}
 	}
 	s.hub = pubsub.NewHub(b, 0, s.log)
+	s.hub.SetLimits(cfg.Limits.MaxFanoutQueueBytes, cfg.Limits.MaxGappedChannels)
 	return s, nil
 }
 

@@ -1,6 +1,14 @@
 package server
 
-import "context"
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"mako/pubsub"
+)
+
+type pubsubStats = pubsub.FanoutStats
 
 // Stats is a snapshot of the server's bookkeeping, for operators and leak
 // tests: after every client left, everything but Loops is zero.
@@ -12,6 +20,13 @@ type Stats struct {
 	Indexed     int   // loop-local index entries (subscription names)
 	Timers      int   // scheduled timers over all loops
 	Calls       int64 // service calls queued, running, or awaiting their continuation
+
+	// Per-subscription key state, summed over every subscription (walked
+	// on the loops, so exact): throttle keys tracked, throttle timers kept
+	// (one per key with a held message), order keys remembered; and the
+	// most any one subscription holds of each.
+	ThrottleKeys, ThrottleTimers, OrderKeys          int
+	MaxThrottleKeys, MaxThrottleTimers, MaxOrderKeys int
 }
 
 // Stats collects a snapshot. Loop-owned counts are read on their loops, so
@@ -25,16 +40,20 @@ func (s *Server) Stats(ctx context.Context) (Stats, error) {
 	}
 	loops := s.loopList()
 	st.Loops = len(loops)
-	type counts struct{ indexed, timers int }
+	type counts struct {
+		indexed, timers int
+		keys            Stats
+	}
 	got := make(chan counts, len(loops))
 	for _, l := range loops {
-		l.execute(func() { got <- counts{len(l.index), len(l.sched.h)} })
+		l.execute(func() { got <- counts{len(l.index), len(l.sched.h), l.keyStats()} })
 	}
 	for range loops {
 		select {
 		case c := <-got:
 			st.Indexed += c.indexed
 			st.Timers += c.timers
+			st.addKeys(&c.keys)
 		case <-ctx.Done():
 			return st, ctx.Err()
 		}
@@ -62,4 +81,52 @@ func (s *Server) RunTimers(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// keyStats sums the key state of this loop's subscriptions (on the loop).
+func (l *loop) keyStats() Stats {
+	var k Stats
+	for sess := range l.sessions {
+		for _, sub := range sess.subs {
+			t := Stats{OrderKeys: sub.order.Len()}
+			if th := sub.throttle; th != nil {
+				t.ThrottleKeys, t.ThrottleTimers = th.state.Len(), len(th.timers)
+			}
+			t.MaxThrottleKeys, t.MaxThrottleTimers, t.MaxOrderKeys = t.ThrottleKeys, t.ThrottleTimers, t.OrderKeys
+			k.addKeys(&t)
+		}
+	}
+	return k
+}
+
+func (st *Stats) addKeys(k *Stats) {
+	st.ThrottleKeys += k.ThrottleKeys
+	st.ThrottleTimers += k.ThrottleTimers
+	st.OrderKeys += k.OrderKeys
+	st.MaxThrottleKeys = max(st.MaxThrottleKeys, k.MaxThrottleKeys)
+	st.MaxThrottleTimers = max(st.MaxThrottleTimers, k.MaxThrottleTimers)
+	st.MaxOrderKeys = max(st.MaxOrderKeys, k.MaxOrderKeys)
+}
+
+// writeFanoutMetrics writes the fan-out queues' figures, per worker.
+func (s *Server) writeFanoutMetrics(w io.Writer) {
+	fs := s.hub.FanoutStats()
+	series := []struct {
+		name, kind string
+		v          func(*pubsubStats) uint64
+	}{
+		{"mako_fanout_queue_messages", "gauge", func(f *pubsubStats) uint64 { return uint64(f.Messages) }},
+		{"mako_fanout_queue_bytes", "gauge", func(f *pubsubStats) uint64 { return uint64(f.Bytes) }},
+		{"mako_fanout_queue_max_bytes", "gauge", func(f *pubsubStats) uint64 { return uint64(f.MaxBytes) }},
+		{"mako_fanout_dropped_total", "counter", func(f *pubsubStats) uint64 { return f.Dropped }},
+		{"mako_fanout_refused_total", "counter", func(f *pubsubStats) uint64 { return f.Refused }},
+		{"mako_fanout_gaps_total", "counter", func(f *pubsubStats) uint64 { return f.Gaps }},
+	}
+	for _, m := range series {
+		fmt.Fprintf(w, "# TYPE %s %s\n", m.name, m.kind)
+		for i := range fs {
+			fmt.Fprintf(w, "%s{worker=\"%d\"} %d\n", m.name, i, m.v(&fs[i]))
+		}
+	}
+	fmt.Fprintf(w, "# TYPE mako_gap_cuts_total counter\nmako_gap_cuts_total %d\n", s.metrics.gapCuts.Load())
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	json "github.com/goccy/go-json"
@@ -32,15 +33,13 @@ type subscription struct {
 	heartbeat timer
 }
 
+// throttle is a subscription's throttle state and the timers of its keys
+// with a held message. A key's timer lives only while the key is pending,
+// so timers, like keys, are bounded by limits.max_throttle_keys.
 type throttle struct {
-	state     protocol.ThrottleState
-	timers    map[string]*timer
-	maxWindow time.Duration // longest window seen: keys idle this long are forgotten
+	state  protocol.ThrottleState
+	timers map[string]*timer
 }
-
-// throttlePruneAt is how many keys a subscription keeps before idle ones
-// are pruned, so publishers using many throttle keys cannot grow it forever.
-const throttlePruneAt = 64
 
 func newSubscription(sess *session, svc *serviceInfo, name string, extra []protocol.Field) *subscription {
 	sub := &subscription{sess: sess, svc: svc, name: name, extra: extra}
@@ -103,7 +102,7 @@ func fieldValue(fs []protocol.Field, name string) json.RawMessage {
 // options ask for one; false means drop. It is used for the before_subscribe
 // reply, whose throttle window is always fresh.
 func (sub *subscription) admit(fields map[string]json.RawMessage, o protocol.Options) bool {
-	if !sub.filterOK(fields) || !sub.order.Accept(&o) {
+	if !sub.filterOK(fields) || !sub.orderAccept(&o) {
 		return false
 	}
 	if !o.HasThrottle {
@@ -118,7 +117,7 @@ func (sub *subscription) admit(fields map[string]json.RawMessage, o protocol.Opt
 // timing fields; held ones get sent_at only.
 func (sub *subscription) offer(m *pubsub.Message, now time.Time, live bool) {
 	p := m.Pub
-	if !sub.filterOK(p.Fields) || !sub.order.Accept(&p.Options) {
+	if !sub.filterOK(p.Fields) || !sub.orderAccept(&p.Options) {
 		return
 	}
 	if p.Options.HasThrottle {
@@ -159,20 +158,30 @@ func (sub *subscription) sendLate(m *pubsub.Message, now time.Time) {
 }
 
 // throttleOffer runs the throttle check at the current Clock.Mono reading:
-// windows are timers, so they ignore wall-clock steps.
+// windows are timers, so they ignore wall-clock steps. Past
+// limits.max_throttle_keys a new key's message is sent untracked.
 func (sub *subscription) throttleOffer(o *protocol.Options, m *pubsub.Message) protocol.ThrottleDecision {
-	if sub.throttle == nil {
-		sub.throttle = &throttle{timers: make(map[string]*timer)}
+	th := sub.throttle
+	if th == nil {
+		th = &throttle{timers: make(map[string]*timer)}
+		th.state.MaxKeys = sub.sess.l.s.cfg.Limits.MaxThrottleKeys
+		sub.throttle = th
 	}
 	var msg any
 	if m != nil {
 		msg = m
 	}
-	if w := o.ThrottleDuration(); w > sub.throttle.maxWindow {
-		sub.throttle.maxWindow = w
-	}
 	now := monoInstant(sub.sess.l.s.clock.Mono())
-	d, end, arm := sub.throttle.state.Offer(o.ThrottleKey, o.ThrottleDuration(), now, msg)
+	n := th.state.Len()
+	d, end, arm := th.state.Offer(o.ThrottleKey, o.ThrottleDuration(), now, msg)
+	met := &sub.sess.l.s.metrics
+	if d := th.state.Len() - n; d != 0 { // a shared counter: not touched per message
+		met.throttleKeys.Add(int64(d))
+	}
+	if d == protocol.SendUntracked {
+		met.throttleUntracked.Add(1)
+		d = protocol.SendNow
+	}
 	if arm {
 		sub.armThrottle(o.ThrottleKey, end)
 	}
@@ -184,6 +193,7 @@ func (sub *subscription) throttleOffer(o *protocol.Options, m *pubsub.Message) p
 func (sub *subscription) armThrottle(key string, at time.Time) {
 	t := sub.throttle.timers[key]
 	if t == nil {
+		key = strings.Clone(key) // may alias a payload: do not pin it
 		t = new(timer)
 		*t = newTimer(func() { sub.onThrottle(key) })
 		sub.throttle.timers[key] = t
@@ -192,7 +202,8 @@ func (sub *subscription) armThrottle(key string, at time.Time) {
 }
 
 // onThrottle ends a window: the pending message goes out, which opens the
-// next window; a message held in it arms the timer again through Offer.
+// next window; a message held in it arms a new timer through Offer. Expire
+// also forgets the keys whose windows have all ended.
 func (sub *subscription) onThrottle(key string) {
 	if sub.ended {
 		return
@@ -200,17 +211,15 @@ func (sub *subscription) onThrottle(key string) {
 	clock := sub.sess.l.s.clock
 	now := monoInstant(clock.Mono())
 	th := sub.throttle
-	if msg, ok, _ := th.state.Expire(key, now); ok {
+	delete(th.timers, key)
+	n := th.state.Len()
+	msg, ok, _ := th.state.Expire(key, now)
+	if d := th.state.Len() - n; d != 0 {
+		sub.sess.l.s.metrics.throttleKeys.Add(int64(d))
+	}
+	if ok {
 		if m, isMsg := msg.(*pubsub.Message); isMsg {
 			sub.sendLate(m, clock.Now())
-		}
-	}
-	if len(th.timers) > throttlePruneAt {
-		th.state.Prune(now, th.maxWindow)
-		for k, t := range th.timers {
-			if t.idx < 0 && !th.state.Pending(k) {
-				delete(th.timers, k)
-			}
 		}
 	}
 }
@@ -241,8 +250,10 @@ func (sub *subscription) stopTimers() {
 		for _, t := range sub.throttle.timers {
 			sched.stop(t)
 		}
+		sub.sess.l.s.metrics.throttleKeys.Add(-int64(sub.throttle.state.Len()))
 		sub.throttle = nil
 	}
+	sub.dropOrderState()
 }
 
 // onReauth queues the re-authorization behind the session's client events,
