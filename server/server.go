@@ -133,6 +133,7 @@ func (s *Server) Start() error {
 	}
 	ln, err := s.listenAddr()
 	if err != nil {
+		_ = s.hub.Close()
 		return err
 	}
 	loops := s.opts.Loops
@@ -141,6 +142,10 @@ func (s *Server) Start() error {
 			gnet.WithMulticore(loops == 0),
 			gnet.WithNumEventLoop(loops),
 			gnet.WithReusePort(false),
+			// A restart must bind while the connections the previous
+			// process closed sit in TIME_WAIT on this port (about 60 s);
+			// SO_REUSEADDR still refuses a port another socket listens on.
+			gnet.WithReuseAddr(true),
 			gnet.WithTCPKeepAlive(0),
 			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 			gnet.WithLogger(gnetLogger{s.log}),
@@ -150,6 +155,9 @@ func (s *Server) Start() error {
 	select {
 	case <-s.booted:
 	case err := <-s.stopped:
+		// A failed start leaves nothing running (the broker's goroutines
+		// included), so a caller may retry or exit cleanly.
+		_ = s.hub.Close()
 		return fmt.Errorf("ws listener %s: %w", ln, err)
 	}
 	if s.opts.ManualTimers {
