@@ -67,6 +67,11 @@ type Server struct {
 	api     *apiServer
 	metrics metrics
 
+	// inboundCap is limits.max_inbound_bytes, raised to the largest frame
+	// ws.max_message_size admits on the wire, so a client is never cut for
+	// sending one message it is allowed to send.
+	inboundCap int
+
 	tickStop chan struct{}
 	tickDone chan struct{}
 }
@@ -94,6 +99,10 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		tickStop: make(chan struct{}),
 		tickDone: make(chan struct{}),
 	}
+	// ws.Decoder's bound on a frame: the message, deflate's slack for
+	// incompressible data, the largest header with its mask.
+	mm := cfg.WS.MaxMessageSize
+	s.inboundCap = max(cfg.Limits.MaxInboundBytes, mm+mm>>12+64+14)
 	if cfg.Metrics.Log != nil {
 		s.metrics.log = s.log
 	}
@@ -149,6 +158,9 @@ func (s *Server) Start() error {
 			gnet.WithTCPKeepAlive(0),
 			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 			gnet.WithLogger(gnetLogger{s.log}),
+			// Accepted sockets inherit SO_SNDBUF from the listener; 0
+			// leaves the kernel's autotuning.
+			gnet.WithSocketSendBuffer(s.cfg.WS.SocketSendBuffer),
 		)
 		s.stopped <- err
 	}()
