@@ -3,6 +3,7 @@ package edge
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -204,4 +205,67 @@ func scrape(t testing.TB, port int) map[string]string {
 		}
 	}
 	return out
+}
+
+// While reading is paused for the client's own queued events, its pong may
+// be among the unparsed bytes: the pong deadline does not cut it. Once the
+// events run, the pong is read and the connection carries on.
+func TestPausedSessionIsNotCutForAnUnreadPong(t *testing.T) {
+	svc := e2e.NewService(t)
+	release := make(chan struct{})
+	svc.ReplyFunc("/before_subscribe", func(c e2e.Call) (int, string) {
+		if c.Body["subscription"] == "demo.t0" {
+			<-release
+		}
+		return 200, `{"status":"ok"}`
+	})
+	clock := e2e.NewFakeClock()
+	no := false
+	srv := startServer(t, func(c *cfgT) {
+		c.HTTP.Timeout = 30
+		c.WS.Ping.Interval = 15
+		c.WS.Ping.Timeout = 10
+		c.Limits.MaxQueuedEvents = 4
+		c.Services["demo"] = &config.Service{RequireAuthentication: &no, BeforeSubscribe: svc.URL("/before_subscribe")}
+	}, func(o *server.Options) { o.Clock, o.ManualTimers = clock, true })
+	releaseOnce := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(releaseOnce)
+	rc := open(t, srv)
+	// demo.t0 waits on the service, four wait behind it, the rest is
+	// left unparsed.
+	const n = 10
+	rc.write(burst(n, func(i int) string { return fmt.Sprintf(`{"event":"subscribe","subscription":"demo.t%d"}`, i) }))
+	e2eEventually(t, "demo.t0's call in progress", func() bool {
+		st, err := srv.Stats(context.Background())
+		return err == nil && st.Calls == 1
+	}, func() string { return "" })
+
+	runTimers := func(d time.Duration) {
+		clock.Advance(d)
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		if err := srv.RunTimers(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runTimers(15 * time.Second)
+	if f := rc.next(); f.op != opPing {
+		t.Fatalf("want a ping, got %v", f)
+	}
+	rc.write(clientFrame(true, 0, opPong, nil, true)) // queued behind the unparsed subscribes
+	runTimers(10 * time.Second)                       // the pong deadline, while paused
+	releaseOnce()
+	for i := range n {
+		if m := rc.nextJSON(); m["status"] != "ok" || m["subscription"] != fmt.Sprintf("demo.t%d", i) {
+			t.Fatalf("reply %d: %v", i, m)
+		}
+	}
+	rc.ping("pong was read")
+	// Past the extended deadline the pong has counted: the next ping
+	// (due 15 s after the first), not a close.
+	runTimers(10 * time.Second)
+	if f := rc.next(); f.op != opPing {
+		t.Fatalf("want the next ping, got %v", f)
+	}
+	rc.ping("still open")
 }
