@@ -140,11 +140,7 @@ func (s *Server) Start() error {
 	if err := s.hub.Start(); err != nil {
 		return fmt.Errorf("broker: %w", err)
 	}
-	ln, err := s.listenAddr()
-	if err != nil {
-		_ = s.hub.Close()
-		return err
-	}
+	ln := net.JoinHostPort(s.cfg.WS.Host, strconv.Itoa(s.cfg.WS.Port))
 	loops := s.opts.Loops
 	go func() {
 		err := gnet.Run(&handler{s: s}, "tcp://"+ln,
@@ -172,18 +168,26 @@ func (s *Server) Start() error {
 		_ = s.hub.Close()
 		return fmt.Errorf("ws listener %s: %w", ln, err)
 	}
+	// Port 0 is bound by the kernel's choice, read back from the listener
+	// (probing for a free port first would race other processes for it).
+	port, err := s.listenerPort()
+	if err != nil {
+		s.abandonStart()
+		return fmt.Errorf("ws listener %s: %w", ln, err)
+	}
+	s.addr = net.JoinHostPort(s.cfg.WS.Host, strconv.Itoa(port))
+	if s.cfg.API != nil {
+		api, err := newAPIServer(s)
+		if err != nil {
+			s.abandonStart()
+			return err
+		}
+		s.api = api
+	}
 	if s.opts.ManualTimers {
 		close(s.tickDone)
 	} else {
 		go s.tick()
-	}
-	if s.cfg.API != nil {
-		api, err := newAPIServer(s)
-		if err != nil {
-			_ = s.eng.Stop(context.Background())
-			return err
-		}
-		s.api = api
 	}
 	if len(s.cfg.WS.AllowedOrigins) == 0 {
 		s.log.Warn("ws.allowed_origins is empty: upgrades from any Origin are accepted")
@@ -197,20 +201,12 @@ func (s *Server) Start() error {
 	return nil
 }
 
-// listenAddr resolves port 0 to a free port up front: gnet does not report
-// the port it bound.
-func (s *Server) listenAddr() (string, error) {
-	host, port := s.cfg.WS.Host, s.cfg.WS.Port
-	if port == 0 {
-		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-		if err != nil {
-			return "", fmt.Errorf("ws listener: %w", err)
-		}
-		port = l.Addr().(*net.TCPAddr).Port
-		_ = l.Close()
-	}
-	s.addr = net.JoinHostPort(host, strconv.Itoa(port))
-	return s.addr, nil
+// abandonStart undoes a start that failed after the engine booted: the
+// listener is closed (so the port is free again) and the broker stopped.
+func (s *Server) abandonStart() {
+	_ = s.eng.Stop(context.Background())
+	<-s.stopped
+	_ = s.hub.Close()
 }
 
 // Addr is the WebSocket listener's host:port.
