@@ -226,7 +226,7 @@ func (sess *session) onFrame(f *ws.Frame) {
 	case ws.KindPong:
 		if sess.awaitingPong {
 			sess.awaitingPong = false
-			sess.schedulePing(sess.pingSentAt)
+			sess.schedulePing(sess.mark)
 		}
 	case ws.KindClose:
 		// Echo the close handshake after any pending output, then let gnet
@@ -279,7 +279,7 @@ func (sess *session) onTimer() {
 	default:
 		now := s.clock.Now()
 		sess.awaitingPong = true
-		sess.pingSentAt = now
+		sess.mark = now
 		sess.writeFrame(ws.OpPing, nil)
 		if !sess.gone {
 			sess.l.sched.set(&sess.timer, now.Add(s.cfg.WS.Ping.Timeout.Duration()))
@@ -346,7 +346,7 @@ func (sess *session) send(b []byte) {
 		return
 	}
 	_, _ = sess.c.Write(b)
-	sess.unchecked += len(b)
+	sess.unchecked += int32(min(len(b), kernelCheckEvery))
 }
 
 // backlog is what earlier writes left waiting for the client: gnet's
@@ -422,7 +422,7 @@ func (sess *session) closeConn() {
 		return
 	}
 	sess.state = stClosing
-	sess.closeBy = sess.l.s.clock.Now().Add(sess.l.s.cfg.WS.CloseTimeout.Duration())
+	sess.mark = sess.l.s.clock.Now().Add(sess.l.s.cfg.WS.CloseTimeout.Duration())
 	sess.closePoll()
 }
 
@@ -440,7 +440,7 @@ func (sess *session) closePoll() {
 		return
 	}
 	now := l.s.clock.Now()
-	if !now.Before(sess.closeBy) {
+	if !now.Before(sess.mark) {
 		l.s.metrics.closeTimeouts.Add(1)
 		l.s.log.Info("close timed out: aborting the connection", "unsent", sess.c.OutboundBuffered()+kernelUnsent(sess.c.Fd()),
 			"close_timeout", float64(l.s.cfg.WS.CloseTimeout))
@@ -448,8 +448,8 @@ func (sess *session) closePoll() {
 		return
 	}
 	at := now.Add(closePollEvery)
-	if at.After(sess.closeBy) {
-		at = sess.closeBy
+	if at.After(sess.mark) {
+		at = sess.mark
 	}
 	l.sched.set(&sess.timer, at)
 }

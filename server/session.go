@@ -17,12 +17,23 @@ type session struct {
 	l     *loop
 	c     gnet.Conn
 	state connState
+	// paused: parsing stopped because the queue is full; the client's
+	// bytes wait in gnet's inbound buffer. resumePosted: a resume task is
+	// on the loop. closeCalled: gnet's Close was called. (Beside state,
+	// these and unchecked fill what would be padding.)
+	paused, resumePosted, closeCalled bool
+	// unchecked: bytes written since the kernel's unsent bytes were last
+	// read (see backlog).
+	unchecked int32
+
 	dec   ws.Decoder
 	need  int   // bytes the frame being received needs buffered (0 = unknown)
 	timer timer // handshake deadline, then ping / pong deadline
 
 	awaitingPong bool
-	pingSentAt   time.Time
+	// mark is, while open, when the ping awaiting its pong was sent; while
+	// closing, the close deadline (see closeConn).
+	mark time.Time
 
 	authed     bool
 	authFields []protocol.Field // the configured auth_fields, from the last successful auth
@@ -36,16 +47,6 @@ type session struct {
 	queue  []queued
 	busy   bool // an event is in progress (possibly waiting on a service call)
 	inPump bool
-
-	// paused: parsing stopped because the queue is full; the client's
-	// bytes wait in gnet's inbound buffer. resumePosted: a resume task is
-	// on the loop.
-	paused, resumePosted bool
-
-	unchecked int // bytes written since the kernel's unsent bytes were last read
-
-	closeBy     time.Time // a graceful close's deadline (see closeConn)
-	closeCalled bool      // gnet's Close was called
 
 	gone     bool // the socket is closed; close steps pending or running
 	finished bool // close steps done
