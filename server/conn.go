@@ -187,12 +187,16 @@ func (sess *session) handshake(buf []byte) int {
 		req.Deflate = false
 	}
 	sess.state = stOpen
+	// The ping interval counts from the upgrade, read before the 101
+	// leaves: a client that acts on the 101 (a test advancing a fake
+	// clock) must not find its first ping an interval later than due.
+	opened := s.clock.Now()
 	_, _ = sess.c.Write(ws.AppendAcceptDeflate(sess.l.scratch[:0], req))
 	if sess.gone {
 		return len(buf)
 	}
 	sess.dec.Deflate = req.Deflate
-	sess.schedulePing(s.clock.Now())
+	sess.schedulePing(opened)
 	return n
 }
 
