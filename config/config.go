@@ -69,6 +69,9 @@ type Redis struct {
 	PingTimeout   Seconds  `yaml:"ping_timeout"`
 	OnLoss        string   `yaml:"on_loss"`
 	DrainWindow   Seconds  `yaml:"drain_window"`
+	// LossGrace is how long a Redis loss may last before on_loss: drain
+	// starts closing sessions; a recovery within it closes nobody.
+	LossGrace Seconds `yaml:"loss_grace"`
 }
 
 type HTTP struct {
@@ -82,6 +85,10 @@ type HTTP struct {
 	// MaxConcurrencyPerService bounds the calls in flight to one service, so
 	// a reconnect storm queues at mako instead of flattening a backend.
 	MaxConcurrencyPerService int `yaml:"max_concurrency_per_service"`
+	// MaxQueuedPerService bounds the calls of one service waiting for a
+	// worker; past it a call fails at once with "Service unavailable."
+	// (issue 6: every queue bounded).
+	MaxQueuedPerService int `yaml:"max_queued_per_service"`
 }
 
 type API struct {

@@ -50,6 +50,7 @@ func TestDefaults(t *testing.T) {
 		{"http.rate_limit_reset_header_names", c.HTTP.RateLimitResetHeaderNames, []string{"X-Rate-Limit-Reset"}},
 		{"http.workers", c.HTTP.Workers, 1024},
 		{"http.max_concurrency_per_service", c.HTTP.MaxConcurrencyPerService, 256},
+		{"http.max_queued_per_service", c.HTTP.MaxQueuedPerService, 10000},
 		{"log.level", c.Log.Level, "info"},
 		{"log.format", c.Log.Format, "json"},
 		{"limits.max_queued_events", c.Limits.MaxQueuedEvents, 64},
@@ -74,7 +75,7 @@ func TestDefaults(t *testing.T) {
 
 func TestSectionDefaults(t *testing.T) {
 	cfg := mustParse(t, "redis: {}\nredis_alt: {url: 'redis://h:1/2'}\napi: {}\nmetrics: {prometheus: {}, log: {}}\n")
-	wantRedis := Redis{Host: "localhost", Port: 6379, PingInterval: 10, PingTimeout: 5, OnLoss: "drain", DrainWindow: 30}
+	wantRedis := Redis{Host: "localhost", Port: 6379, PingInterval: 10, PingTimeout: 5, OnLoss: "drain", DrainWindow: 30, LossGrace: 5}
 	if !reflect.DeepEqual(*cfg.Redis, wantRedis) {
 		t.Errorf("redis = %+v, want %+v", *cfg.Redis, wantRedis)
 	}
@@ -367,6 +368,7 @@ func TestValidate(t *testing.T) {
 		{"http: {ca_file: " + missing + "}", `http.ca_file: "` + missing + `": cannot read: no such file or directory`},
 		{"http: {rate_limit_reset_header_names: ['']}", `http.rate_limit_reset_header_names[0]: "": must not be empty`},
 		{"http: {workers: 0}", "http.workers: 0: must be at least 1"},
+		{"http: {max_queued_per_service: -1}", "http.max_queued_per_service: -1: must be at least 0"},
 		{"http: {max_concurrency_per_service: 0}", "http.max_concurrency_per_service: 0: must be at least 1"},
 		// api, metrics, log
 		{"api: {port: 65536}", "api.port: 65536: must be 1..65535 (or 0 for a random port)"},

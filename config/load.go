@@ -67,6 +67,7 @@ func Default() *Config {
 			RateLimitResetHeaderNames: []string{"X-Rate-Limit-Reset"},
 			Workers:                   1024,
 			MaxConcurrencyPerService:  256,
+			MaxQueuedPerService:       10000,
 		},
 		Log: Log{Level: "info", Format: "json"},
 		Limits: Limits{
@@ -93,6 +94,7 @@ func (r *Redis) UnmarshalYAML(unmarshal func(any) error) error {
 		PingTimeout:  5,
 		OnLoss:       "drain",
 		DrainWindow:  30,
+		LossGrace:    5,
 	}
 	type plain Redis
 	return unmarshal((*plain)(r))

@@ -213,6 +213,7 @@ func (c *Config) validateRedis(k *checker, p string, r *Redis) {
 	}
 	k.oneOf(p+".on_loss", r.OnLoss, "drain", "resubscribe")
 	k.seconds(p+".drain_window", r.DrainWindow)
+	k.seconds(p+".loss_grace", r.LossGrace)
 }
 
 func (c *Config) validateHTTP(k *checker) {
@@ -224,6 +225,7 @@ func (c *Config) validateHTTP(k *checker) {
 	k.nonEmptyItems("http.rate_limit_reset_header_names", h.RateLimitResetHeaderNames)
 	k.atLeast("http.workers", h.Workers, 1)
 	k.atLeast("http.max_concurrency_per_service", h.MaxConcurrencyPerService, 1)
+	k.atLeast("http.max_queued_per_service", h.MaxQueuedPerService, 0)
 }
 
 func (c *Config) validateServices(k *checker) {

@@ -43,7 +43,7 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	s.sessions.Add(1)
 	s.metrics.connTotal.Add(1)
 	s.metrics.connCount.Add(1)
-	l.sched.set(&sess.timer, s.clock.Now().Add(s.cfg.WS.HandshakeTimeout.Duration()))
+	l.sched.set(&sess.timer, s.clock.Mono()+s.cfg.WS.HandshakeTimeout.Duration())
 	return nil, gnet.None
 }
 
@@ -187,10 +187,9 @@ func (sess *session) handshake(buf []byte) int {
 		req.Deflate = false
 	}
 	sess.state = stOpen
-	// The ping interval counts from the upgrade, read before the 101
-	// leaves: a client that acts on the 101 (a test advancing a fake
-	// clock) must not find its first ping an interval later than due.
-	opened := s.clock.Now()
+	// Read before the 101 leaves: a client (or a test advancing a fake
+	// clock) that has seen it must find the interval counted from earlier.
+	opened := s.clock.Mono()
 	_, _ = sess.c.Write(ws.AppendAcceptDeflate(sess.l.scratch[:0], req))
 	if sess.gone {
 		return len(buf)
@@ -252,14 +251,15 @@ func (sess *session) flushPending() bool {
 	return !sess.gone
 }
 
-// schedulePing arms the ping timer one interval after from.
-func (sess *session) schedulePing(from time.Time) {
+// schedulePing arms the ping timer one interval after from (a Clock.Mono
+// reading).
+func (sess *session) schedulePing(from time.Duration) {
 	iv := sess.l.s.cfg.WS.Ping.Interval.Duration()
 	if iv <= 0 {
 		sess.l.sched.stop(&sess.timer)
 		return
 	}
-	sess.l.sched.set(&sess.timer, from.Add(iv))
+	sess.l.sched.set(&sess.timer, from+iv)
 }
 
 // onTimer is the connection timer: handshake deadline, ping, pong deadline.
@@ -276,17 +276,17 @@ func (sess *session) onTimer() {
 		// The pong may be among the bytes not parsed yet: reading is
 		// paused for the client's own queued events, no sign of a dead
 		// peer. The deadline moves on until reading resumes.
-		sess.l.sched.set(&sess.timer, s.clock.Now().Add(s.cfg.WS.Ping.Timeout.Duration()))
+		sess.l.sched.set(&sess.timer, s.clock.Mono()+s.cfg.WS.Ping.Timeout.Duration())
 	case sess.awaitingPong:
 		s.log.Debug("closing connection: no pong", "timeout", s.cfg.WS.Ping.Timeout)
 		sess.closeWith(ws.ClosePolicyViolation, "ping timeout")
 	default:
-		now := s.clock.Now()
+		now := s.clock.Mono()
 		sess.awaitingPong = true
 		sess.mark = now
 		sess.writeFrame(ws.OpPing, nil)
 		if !sess.gone {
-			sess.l.sched.set(&sess.timer, now.Add(s.cfg.WS.Ping.Timeout.Duration()))
+			sess.l.sched.set(&sess.timer, now+s.cfg.WS.Ping.Timeout.Duration())
 		}
 	}
 }
@@ -426,7 +426,7 @@ func (sess *session) closeConn() {
 		return
 	}
 	sess.state = stClosing
-	sess.mark = sess.l.s.clock.Now().Add(sess.l.s.cfg.WS.CloseTimeout.Duration())
+	sess.mark = sess.l.s.clock.Mono() + sess.l.s.cfg.WS.CloseTimeout.Duration()
 	sess.closePoll()
 }
 
@@ -443,19 +443,15 @@ func (sess *session) closePoll() {
 		_ = sess.c.Close()
 		return
 	}
-	now := l.s.clock.Now()
-	if !now.Before(sess.mark) {
+	now := l.s.clock.Mono()
+	if now >= sess.mark {
 		l.s.metrics.closeTimeouts.Add(1)
 		l.s.log.Info("close timed out: aborting the connection", "unsent", sess.c.OutboundBuffered()+kernelUnsent(sess.c.Fd()),
 			"close_timeout", float64(l.s.cfg.WS.CloseTimeout))
 		sess.abort()
 		return
 	}
-	at := now.Add(closePollEvery)
-	if at.After(sess.mark) {
-		at = sess.mark
-	}
-	l.sched.set(&sess.timer, at)
+	l.sched.set(&sess.timer, min(now+closePollEvery, sess.mark))
 }
 
 // cutCause is why a connection is cut; cutCauses are the metric labels.

@@ -22,8 +22,9 @@
 //     closes queue the close frame behind pending output and close the
 //     socket once it has left, within ws.close_timeout (conn.go).
 //   - Timers (handshake deadline, pings, re-authorization, heartbeats,
-//     throttle windows) live in one schedule per loop (a heap keyed by due
-//     time). One process-wide ticker posts "run due timers" to a loop only
+//     throttle windows, drain steps) live in one schedule per loop (a heap
+//     keyed by due time on the Clock's monotonic reading, so wall-clock
+//     steps move no timer). One process-wide ticker posts "run due timers" to a loop only
 //     when that loop has something due, so an idle server does not wake.
 //   - Published messages reach a loop through pubsub.Hub: one fan-out worker
 //     per channel hash decodes a message once and posts it once to each loop

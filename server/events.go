@@ -254,8 +254,8 @@ func (sess *session) beforeSubscribe(sub *subscription) {
 		sub.pending, sess.pendingSub = false, nil
 		// The reply passes the same checks as a published message, so its
 		// options.order seeds the order state.
-		now := sess.l.s.clock.Now()
-		if sub.admit(res.Fields, protocol.ParseOptions(res.Fields["options"]), now) {
+		now, mono := sess.l.s.clock.Now(), sess.l.s.clock.Mono()
+		if sub.admit(res.Fields, protocol.ParseOptions(res.Fields["options"])) {
 			sess.reply(&protocol.Reply{Event: "subscribe", Status: "ok", Subscription: sub.name, Extra: sub.extra, Data: dataOf(res)})
 		}
 		held := sub.held
@@ -264,7 +264,7 @@ func (sess *session) beforeSubscribe(sub *subscription) {
 			sub.offer(m, now, false)
 		}
 		if !sess.gone {
-			sub.startTimers(now)
+			sub.startTimers(mono)
 		}
 		sess.call(sub.svc.name, sub.svc.cfg.OnSubscribe, sub.body(nil), func(service.Result) { sess.finish() })
 	})

@@ -65,7 +65,7 @@ func (l *loop) execute(fn func()) {
 
 func (l *loop) runTimers() {
 	l.tickPosted.Store(false)
-	l.sched.run(l.s.clock.Now())
+	l.sched.run(l.s.clock.Mono())
 }
 
 // chanEntry is the loop-local half of the subscription index for one name.

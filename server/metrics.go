@@ -14,6 +14,11 @@ type metrics struct {
 	// events is socketshark_event_success_counter, indexed by eventNames ×
 	// {success, error}: fixed, so counting is one atomic add on any loop.
 	events [len(eventNames)][2]atomic.Int64
+	// Broker outages as gaps (broker.go, drain.go): ended outages, their
+	// total length, and sessions a redis.on_loss drain closed.
+	redisGaps     atomic.Int64
+	redisGapNanos atomic.Int64
+	drainClosed   atomic.Int64
 	// cuts counts connections cut by a limit, by cause (cutCauses).
 	cuts [len(cutCauses)]atomic.Int64
 	// closeTimeouts counts closes whose queued output did not leave within
@@ -66,6 +71,7 @@ func (s *Server) writePrometheus(w io.Writer) {
 		}
 	}
 	fmt.Fprintf(w, "# TYPE mako_channels gauge\nmako_channels %d\n", s.hub.Channels())
+	s.writeServiceMetrics(w)
 	fmt.Fprintf(w, "# TYPE mako_cuts_total counter\n")
 	for i, c := range cutCauses {
 		fmt.Fprintf(w, "mako_cuts_total{cause=%q} %d\n", c, m.cuts[i].Load())
@@ -74,5 +80,29 @@ func (s *Server) writePrometheus(w io.Writer) {
 	fmt.Fprintf(w, "# TYPE mako_sessions_paused gauge\nmako_sessions_paused %d\n", m.paused.Load())
 	if o, ok := s.hub.Broker().(interface{ Outages() uint64 }); ok {
 		fmt.Fprintf(w, "# TYPE mako_redis_outages_total counter\nmako_redis_outages_total %d\n", o.Outages())
+	}
+	if s.cfg.Redis != nil {
+		fmt.Fprintf(w, "# TYPE mako_redis_gaps_total counter\nmako_redis_gaps_total %d\n", m.redisGaps.Load())
+		fmt.Fprintf(w, "# TYPE mako_redis_gap_seconds_total counter\nmako_redis_gap_seconds_total %g\n", float64(m.redisGapNanos.Load())/1e9)
+		fmt.Fprintf(w, "# TYPE mako_redis_drain_closed_total counter\nmako_redis_drain_closed_total %d\n", m.drainClosed.Load())
+	}
+}
+
+// writeServiceMetrics writes the service-call pool per service: calls
+// waiting for a worker (bounded by http.max_queued_per_service), calls in
+// flight, and calls refused because the wait queue was full.
+func (s *Server) writeServiceMetrics(w io.Writer) {
+	st := s.pool.ServiceStats()
+	fmt.Fprintf(w, "# TYPE mako_service_queue gauge\n")
+	for _, x := range st {
+		fmt.Fprintf(w, "mako_service_queue{service=%q} %d\n", x.Name, x.Queued)
+	}
+	fmt.Fprintf(w, "# TYPE mako_service_inflight gauge\n")
+	for _, x := range st {
+		fmt.Fprintf(w, "mako_service_inflight{service=%q} %d\n", x.Name, x.Running)
+	}
+	fmt.Fprintf(w, "# TYPE mako_service_refused_total counter\n")
+	for _, x := range st {
+		fmt.Fprintf(w, "mako_service_refused_total{service=%q} %d\n", x.Name, x.Refused)
 	}
 }

@@ -66,6 +66,7 @@ type Server struct {
 
 	api     *apiServer
 	metrics metrics
+	loss    lossWatch // broker outages (broker.go)
 
 	// inboundCap is limits.max_inbound_bytes, raised to the largest frame
 	// ws.max_message_size admits on the wire, so a client is never cut for
@@ -119,7 +120,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		}
 		s.caller = c
 	}
-	s.pool = service.NewPool(cfg.HTTP.Workers, cfg.HTTP.MaxConcurrencyPerService)
+	s.pool = service.NewPool(cfg.HTTP.Workers, cfg.HTTP.MaxConcurrencyPerService, cfg.HTTP.MaxQueuedPerService)
 	b := opts.Broker
 	if b == nil {
 		var err error
@@ -310,7 +311,7 @@ func (s *Server) tick() {
 			return
 		case <-t.C:
 		}
-		now := s.clock.Now()
+		now := s.clock.Mono()
 		for _, l := range s.loopList() {
 			if l.sched.due(now) && l.tickPosted.CompareAndSwap(false, true) {
 				l.execute(l.runTimers)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"runtime/debug"
 	"time"
 
 	json "github.com/goccy/go-json"
@@ -31,9 +32,9 @@ type session struct {
 	timer timer // handshake deadline, then ping / pong deadline
 
 	awaitingPong bool
-	// mark is, while open, when the ping awaiting its pong was sent; while
-	// closing, the close deadline (see closeConn).
-	mark time.Time
+	// mark is a Clock.Mono reading: while open, when the ping awaiting its
+	// pong was sent; while closing, the close deadline (see closeConn).
+	mark time.Duration
 
 	authed     bool
 	authFields []protocol.Field // the configured auth_fields, from the last successful auth
@@ -203,7 +204,12 @@ func (sess *session) done() {
 }
 
 // call runs a service callback on the worker pool and resumes k on this
-// session's loop. A nil url resumes at once with an ok result.
+// session's loop, exactly once whatever the caller does: a nil url resumes
+// at once with an ok result; a call the pool refuses (the service's wait
+// queue is full) resumes at once as Unavailable without being sent; a
+// Caller that panics resumes as Broken ("Unhandled exception."). Every
+// session event and close step ends in some k, so a k that never ran would
+// leave the session busy and the shutdown drain waiting forever.
 func (sess *session) call(svc string, url string, body []byte, k func(service.Result)) {
 	if url == "" {
 		k(service.Result{OK: true})
@@ -213,13 +219,30 @@ func (sess *session) call(svc string, url string, body []byte, k func(service.Re
 	// A call counts until its continuation ran, so a continuation that
 	// starts the next call never lets the count touch zero in between.
 	s.calls.Add(1)
-	s.pool.Submit(svc, func() {
-		res := s.caller.Call(context.Background(), url, body)
+	submitted := s.pool.Submit(svc, func() {
+		res := callCaller(s, url, body)
 		l.execute(func() {
 			defer s.calls.Add(-1)
 			k(res)
 		})
 	})
+	if !submitted {
+		s.log.Debug("service call refused: wait queue full", "service", svc, "limit", s.cfg.HTTP.MaxQueuedPerService)
+		defer s.calls.Add(-1)
+		k(service.Result{Error: service.ServiceUnavailable, Unavailable: true})
+	}
+}
+
+// callCaller runs the Caller on a pool worker; a panic there becomes a
+// Broken result instead of a continuation that never runs.
+func callCaller(s *Server, url string, body []byte) (res service.Result) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("service caller panicked", "panic", v, "stack", string(debug.Stack()))
+			res = service.Result{Broken: true}
+		}
+	}()
+	return s.caller.Call(context.Background(), url, body)
 }
 
 // callEvent is call for a step of a client event: when the session is gone

@@ -102,14 +102,14 @@ func fieldValue(fs []protocol.Field, name string) json.RawMessage {
 // admit runs filter and order checks and opens a throttle window when the
 // options ask for one; false means drop. It is used for the before_subscribe
 // reply, whose throttle window is always fresh.
-func (sub *subscription) admit(fields map[string]json.RawMessage, o protocol.Options, now time.Time) bool {
+func (sub *subscription) admit(fields map[string]json.RawMessage, o protocol.Options) bool {
 	if !sub.filterOK(fields) || !sub.order.Accept(&o) {
 		return false
 	}
 	if !o.HasThrottle {
 		return true
 	}
-	d, _ := sub.throttleOffer(&o, now, nil)
+	d := sub.throttleOffer(&o, nil)
 	return d == protocol.SendNow
 }
 
@@ -122,7 +122,7 @@ func (sub *subscription) offer(m *pubsub.Message, now time.Time, live bool) {
 		return
 	}
 	if p.Options.HasThrottle {
-		if d, _ := sub.throttleOffer(&p.Options, now, m); d != protocol.SendNow {
+		if d := sub.throttleOffer(&p.Options, m); d != protocol.SendNow {
 			return
 		}
 	}
@@ -158,7 +158,9 @@ func (sub *subscription) sendLate(m *pubsub.Message, now time.Time) {
 	sub.sess.writeText(frame)
 }
 
-func (sub *subscription) throttleOffer(o *protocol.Options, now time.Time, m *pubsub.Message) (protocol.ThrottleDecision, time.Time) {
+// throttleOffer runs the throttle check at the current Clock.Mono reading:
+// windows are timers, so they ignore wall-clock steps.
+func (sub *subscription) throttleOffer(o *protocol.Options, m *pubsub.Message) protocol.ThrottleDecision {
 	if sub.throttle == nil {
 		sub.throttle = &throttle{timers: make(map[string]*timer)}
 	}
@@ -169,13 +171,16 @@ func (sub *subscription) throttleOffer(o *protocol.Options, now time.Time, m *pu
 	if w := o.ThrottleDuration(); w > sub.throttle.maxWindow {
 		sub.throttle.maxWindow = w
 	}
+	now := monoInstant(sub.sess.l.s.clock.Mono())
 	d, end, arm := sub.throttle.state.Offer(o.ThrottleKey, o.ThrottleDuration(), now, msg)
 	if arm {
 		sub.armThrottle(o.ThrottleKey, end)
 	}
-	return d, end
+	return d
 }
 
+// armThrottle schedules the end of key's window; at is a monoInstant, as
+// every time the throttle state holds.
 func (sub *subscription) armThrottle(key string, at time.Time) {
 	t := sub.throttle.timers[key]
 	if t == nil {
@@ -183,7 +188,7 @@ func (sub *subscription) armThrottle(key string, at time.Time) {
 		*t = newTimer(func() { sub.onThrottle(key) })
 		sub.throttle.timers[key] = t
 	}
-	sub.sess.l.sched.set(t, at)
+	sub.sess.l.sched.set(t, monoOf(at))
 }
 
 // onThrottle ends a window: the pending message goes out, which opens the
@@ -192,11 +197,12 @@ func (sub *subscription) onThrottle(key string) {
 	if sub.ended {
 		return
 	}
-	now := sub.sess.l.s.clock.Now()
+	clock := sub.sess.l.s.clock
+	now := monoInstant(clock.Mono())
 	th := sub.throttle
 	if msg, ok, _ := th.state.Expire(key, now); ok {
 		if m, isMsg := msg.(*pubsub.Message); isMsg {
-			sub.sendLate(m, now)
+			sub.sendLate(m, clock.Now())
 		}
 	}
 	if len(th.timers) > throttlePruneAt {
@@ -209,14 +215,15 @@ func (sub *subscription) onThrottle(key string) {
 	}
 }
 
-func (sub *subscription) startTimers(now time.Time) {
+// startTimers arms re-authorization and heartbeats from now (Clock.Mono).
+func (sub *subscription) startTimers(now time.Duration) {
 	c := sub.svc.cfg
 	if c.AuthorizationRenewalPeriod > 0 && c.Authorizer != "" {
-		sub.sess.l.sched.set(&sub.reauth, now.Add(sub.renewalDelay()))
+		sub.sess.l.sched.set(&sub.reauth, now+sub.renewalDelay())
 	}
 	if c.HeartbeatPeriod > 0 && c.OnHeartbeat != "" {
 		first := time.Duration(rand.Float64() * float64(c.HeartbeatPeriod.Duration()))
-		sub.sess.l.sched.set(&sub.heartbeat, now.Add(first))
+		sub.sess.l.sched.set(&sub.heartbeat, now+first)
 	}
 }
 
@@ -257,7 +264,7 @@ func (sub *subscription) onReauth() {
 			changed := !sameFields(fields, sub.authzFields)
 			sub.authzFields = fields
 			if !changed || c.OnAuthorizationChange == "" {
-				sub.sess.l.sched.set(&sub.reauth, sess.l.s.clock.Now().Add(sub.renewalDelay()))
+				sub.sess.l.sched.set(&sub.reauth, sess.l.s.clock.Mono()+sub.renewalDelay())
 				sess.finish()
 				return
 			}
@@ -268,7 +275,7 @@ func (sub *subscription) onReauth() {
 					sess.revoke(sub, errorOf(res, protocol.ErrUnhandled))
 					return
 				}
-				sub.sess.l.sched.set(&sub.reauth, sess.l.s.clock.Now().Add(sub.renewalDelay()))
+				sub.sess.l.sched.set(&sub.reauth, sess.l.s.clock.Mono()+sub.renewalDelay())
 				sess.finish()
 			})
 		})
@@ -289,19 +296,25 @@ func (sub *subscription) callEvent(url string, k func(service.Result)) {
 }
 
 // onHeartbeat posts the body to on_heartbeat; errors are only logged, so it
-// does not wait its turn behind client events.
+// does not wait its turn behind client events. The next heartbeat is
+// scheduled a period after this one finished, as SocketShark's loop sleeps
+// then awaits the call: a slow service gets at most one heartbeat of each
+// subscription at a time instead of one more per period.
 func (sub *subscription) onHeartbeat() {
 	if sub.ended {
 		return
 	}
 	c := sub.svc.cfg
 	s := sub.sess.l.s
-	sub.sess.l.sched.set(&sub.heartbeat, s.clock.Now().Add(c.HeartbeatPeriod.Duration()))
 	name := sub.name
 	sub.sess.call(sub.svc.name, c.OnHeartbeat, sub.body(nil), func(res service.Result) {
 		if !res.OK {
 			s.log.Warn("heartbeat failed", "subscription", name, "cause", errorOf(res, "error reply"))
 		}
+		if sub.ended || sub.sess.gone {
+			return
+		}
+		sub.sess.l.sched.set(&sub.heartbeat, s.clock.Mono()+c.HeartbeatPeriod.Duration())
 	})
 }
 

@@ -7,20 +7,40 @@ import (
 )
 
 // Clock is the time seam: tests of time-dependent logic inject their own.
+//
+// It has two readings because they answer different questions. Now is wall
+// time, used only for timestamps written to clients (sent_at). Mono is
+// monotonic time, a duration since an arbitrary origin fixed for the
+// Clock's life, never decreasing; every timer, deadline and window (pings,
+// handshake timeout, re-authorization, heartbeats, throttle windows, drain
+// steps, the Redis loss grace) runs on it, so a step of the wall clock (NTP,
+// VM resume) moves none of them. Both may be called from any goroutine.
 type Clock interface {
 	Now() time.Time
+	Mono() time.Duration
 }
 
 type realClock struct{}
 
-func (realClock) Now() time.Time { return time.Now() }
+// monoOrigin carries the process's monotonic reading; time.Since subtracts
+// monotonic readings, never wall ones.
+var monoOrigin = time.Now()
+
+func (realClock) Now() time.Time      { return time.Now() }
+func (realClock) Mono() time.Duration { return time.Since(monoOrigin) }
+
+// monoInstant puts a monotonic reading on a time.Time line, for state that
+// is written in time.Time (protocol.ThrottleState): only differences and
+// order mean anything, never the date. monoOf is its inverse.
+func monoInstant(d time.Duration) time.Time { return time.Unix(0, int64(d)) }
+func monoOf(t time.Time) time.Duration      { return time.Duration(t.UnixNano()) }
 
 // timer is an entry of a loop's schedule. It is embedded in the session or
 // subscription that owns it, so scheduling allocates nothing after the first
 // use.
 type timer struct {
-	at  time.Time
-	idx int // position in the heap; -1 when not scheduled
+	at  time.Duration // Clock.Mono reading at which it is due
+	idx int           // position in the heap; -1 when not scheduled
 	fn  func()
 }
 
@@ -28,13 +48,16 @@ type timer struct {
 // published atomically so the process ticker can tell, without locking,
 // whether the loop has anything due.
 type schedule struct {
-	h    timerHeap
-	next atomic.Int64 // unix nanos of the earliest timer, 0 when empty
+	h timerHeap
+	// next is the earliest timer's Mono reading in nanoseconds plus one, 0
+	// when empty (one word, so the ticker reads it consistently).
+	next atomic.Int64
 }
 
 func newTimer(fn func()) timer { return timer{idx: -1, fn: fn} }
 
-func (s *schedule) set(t *timer, at time.Time) {
+// set (re)schedules t to fire once Clock.Mono reaches at.
+func (s *schedule) set(t *timer, at time.Duration) {
 	t.at = at
 	if t.idx >= 0 {
 		heap.Fix(&s.h, t.idx)
@@ -57,19 +80,21 @@ func (s *schedule) publish() {
 		s.next.Store(0)
 		return
 	}
-	s.next.Store(s.h[0].at.UnixNano())
+	// Mono readings are ≥ 0; a timer set before the origin is simply due.
+	s.next.Store(int64(max(s.h[0].at, 0)) + 1)
 }
 
-// due reports whether a timer is due at now (any goroutine).
-func (s *schedule) due(now time.Time) bool {
+// due reports whether a timer is due at the Mono reading now (any
+// goroutine).
+func (s *schedule) due(now time.Duration) bool {
 	n := s.next.Load()
-	return n != 0 && n <= now.UnixNano()
+	return n != 0 && n-1 <= int64(now)
 }
 
-// run fires every timer due at now. A timer may reschedule itself (or
-// others) from its fn.
-func (s *schedule) run(now time.Time) {
-	for len(s.h) > 0 && !s.h[0].at.After(now) {
+// run fires every timer due at the Mono reading now. A timer may
+// reschedule itself (or others) from its fn.
+func (s *schedule) run(now time.Duration) {
+	for len(s.h) > 0 && s.h[0].at <= now {
 		t := heap.Pop(&s.h).(*timer)
 		s.publish()
 		t.fn()
@@ -80,7 +105,7 @@ func (s *schedule) run(now time.Time) {
 type timerHeap []*timer
 
 func (h timerHeap) Len() int           { return len(h) }
-func (h timerHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h timerHeap) Less(i, j int) bool { return h[i].at < h[j].at }
 func (h timerHeap) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
 	h[i].idx = i

@@ -7,7 +7,7 @@ import (
 
 func TestScheduleOrderAndReschedule(t *testing.T) {
 	var s schedule
-	base := time.Unix(1000, 0)
+	base := 1000 * time.Second
 	var fired []string
 	mk := func(name string) *timer {
 		tm := new(timer)
@@ -15,40 +15,40 @@ func TestScheduleOrderAndReschedule(t *testing.T) {
 		return tm
 	}
 	a, b, c := mk("a"), mk("b"), mk("c")
-	s.set(a, base.Add(3*time.Second))
-	s.set(b, base.Add(1*time.Second))
-	s.set(c, base.Add(2*time.Second))
-	s.set(a, base.Add(500*time.Millisecond)) // reschedule earlier
+	s.set(a, base+3*time.Second)
+	s.set(b, base+1*time.Second)
+	s.set(c, base+2*time.Second)
+	s.set(a, base+500*time.Millisecond) // reschedule earlier
 	s.stop(c)
 	s.stop(c) // stopping twice is harmless
 	if s.due(base) {
 		t.Fatal("nothing is due at base")
 	}
-	if !s.due(base.Add(time.Second)) {
+	if !s.due(base + time.Second) {
 		t.Fatal("a and b are due at +1s")
 	}
-	s.run(base.Add(time.Second))
+	s.run(base + time.Second)
 	if got := len(fired); got != 2 || fired[0] != "a" || fired[1] != "b" {
 		t.Fatalf("fired = %v, want [a b]", fired)
 	}
-	if s.due(base.Add(time.Hour)) {
+	if s.due(base + time.Hour) {
 		t.Fatal("c was stopped; nothing should remain")
 	}
 }
 
 func TestScheduleTimerReschedulesItself(t *testing.T) {
 	var s schedule
-	base := time.Unix(0, 0)
+	base := time.Duration(0)
 	n := 0
 	tm := new(timer)
 	*tm = newTimer(func() {
 		n++
 		if n < 3 {
-			s.set(tm, tm.at.Add(time.Second))
+			s.set(tm, tm.at+time.Second)
 		}
 	})
 	s.set(tm, base)
-	s.run(base.Add(10 * time.Second))
+	s.run(base + 10*time.Second)
 	if n != 3 {
 		t.Fatalf("fired %d times, want 3 (a periodic timer firing within one run)", n)
 	}

@@ -244,6 +244,26 @@ func (c *Client) Closed() websocket.StatusCode {
 	}
 }
 
+// Next returns the next frame decoded as a JSON object, or, when the
+// connection closes instead, nil and its close status.
+func (c *Client) Next() (map[string]any, websocket.StatusCode) {
+	c.t.Helper()
+	select {
+	case b, ok := <-c.msgs:
+		if !ok {
+			return nil, websocket.CloseStatus(<-c.errc)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			c.t.Fatalf("frame is not a JSON object: %s", b)
+		}
+		return m, 0
+	case <-time.After(Timeout):
+		c.t.Fatalf("no frame or close within %v", Timeout)
+		return nil, 0
+	}
+}
+
 // Roundtrip sends an event and returns the reply; a ping round trip after it
 // proves nothing else was sent in between when callers check with Quiet.
 func (c *Client) Roundtrip(v any) map[string]any {
@@ -280,23 +300,43 @@ func Publish(t testing.TB, srv *server.Server, body string) {
 // FakeClock is a server.Clock that moves only when the test says so. With
 // server.Options{Clock: c, ManualTimers: true} and Server.RunTimers, timer
 // driven behaviour (re-authorization, heartbeats, throttle windows, pings)
-// is tested without waiting for real time.
+// is tested without waiting for real time. Its wall and monotonic readings
+// move together (Advance) or apart (StepWall), as a real clock's do when
+// NTP or a VM resume steps the wall clock.
 type FakeClock struct {
-	mu  sync.Mutex
-	now time.Time
+	mu   sync.Mutex
+	now  time.Time
+	mono time.Duration
 }
 
-// NewFakeClock starts at a fixed instant.
+// NewFakeClock starts at a fixed instant, monotonic reading 0.
 func NewFakeClock() *FakeClock { return &FakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)} }
 
+// Now is the wall reading.
 func (c *FakeClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.now
 }
 
-// Advance moves the clock forward by d.
+// Mono is the monotonic reading.
+func (c *FakeClock) Mono() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.mono
+}
+
+// Advance lets d pass: both readings move forward by d.
 func (c *FakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mono += d
+	c.mu.Unlock()
+}
+
+// StepWall sets the wall clock by d (negative: back) without time passing,
+// as NTP or a VM resume does; Mono does not move.
+func (c *FakeClock) StepWall(d time.Duration) {
 	c.mu.Lock()
 	c.now = c.now.Add(d)
 	c.mu.Unlock()

@@ -12,9 +12,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
+	"net"
 	"net/url"
 	"os"
 	"strconv"
@@ -262,10 +262,9 @@ func (c *HTTPCaller) Call(ctx context.Context, url string, body []byte) Result {
 
 func unavailable() Result { return Result{Error: ServiceUnavailable, Unavailable: true} }
 
-// do runs one try. A server may close an idle keep-alive connection just as
-// it is reused; fasthttp never retries a POST, so that case is retried here
-// at once on a fresh connection instead of costing the caller a try and a
-// Wait.
+// do runs one try: one request that may reach the service. fasthttp may
+// re-send it only when probedConn proved that no byte of it was written
+// (see hostClient), so a service never sees a POST more often than Tries.
 func (c *HTTPCaller) do(ctx context.Context, t *target, req *fasthttp.Request, resp *fasthttp.Response) error {
 	timeout := c.timeout
 	if dl, ok := ctx.Deadline(); ok {
@@ -278,23 +277,7 @@ func (c *HTTPCaller) do(ctx context.Context, t *target, req *fasthttp.Request, r
 		return context.DeadlineExceeded
 	}
 	req.SetTimeout(timeout)
-	err := t.hc.Do(req, resp)
-	if err != nil && isStale(err) {
-		// The other idle connections to this host are most likely dead too
-		// (the server restarted or its idle timeout passed): drop them so
-		// the retry dials rather than drawing another corpse.
-		t.hc.CloseIdleConnections()
-		err = t.hc.Do(req, resp)
-	}
-	return err
-}
-
-// isStale reports the errors a reused connection that the server already
-// closed produces: EOF before the first response byte, or a reset/broken
-// pipe while writing.
-func isStale(err error) bool {
-	return errors.Is(err, fasthttp.ErrConnectionClosed) || errors.Is(err, io.EOF) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+	return t.hc.Do(req, resp)
 }
 
 // rateLimitWait reads the first present rate-limit header: seconds in
@@ -404,16 +387,27 @@ func (c *HTTPCaller) hostClient(scheme, host string) *fasthttp.HostClient {
 		IsTLS:     isTLS,
 		TLSConfig: c.tlsConfig,
 		Name:      "mako",
-		// Retries are ours (tries, wait, stale connections); fasthttp's own
-		// would double them.
-		MaxIdemponentCallAttempts: 1,
+		// fasthttp re-sends a failed request on its own only through
+		// RetryIfErr below, and only when nothing of it left: a POST that
+		// may have reached the service is re-sent by Call's counted tries
+		// or not at all.
+		MaxIdemponentCallAttempts: maxFreeRedials + 1,
 		// Past the per-host connection cap a call waits for a connection
 		// rather than failing at once.
 		MaxConnWaitTimeout: c.timeout,
 		// The service URL's path is sent as configured.
 		DisablePathNormalizing: true,
-		// fasthttp dials IPv4 only by default.
-		DialDualStack: true,
+		DialTimeout:            dialProbed,
+	}
+	hc.RetryIfErr = func(_ *fasthttp.Request, _ int, err error) (resetTimeout, retry bool) {
+		if !errors.Is(err, errStale) {
+			return false, false
+		}
+		// The other idle connections to this host are most likely dead
+		// too (the service restarted or its idle timeout passed): drop
+		// them so the re-send dials rather than drawing another corpse.
+		hc.CloseIdleConnections()
+		return false, true
 	}
 	c.clients[key] = hc
 	return hc
@@ -433,4 +427,71 @@ func redact(raw string) string {
 		return raw
 	}
 	return raw[:i+3] + "xxxxx" + rest[at:]
+}
+
+// maxFreeRedials bounds the re-sends of a request that provably never left
+// (each on a connection found dead before use). After the first one the
+// idle pool is emptied, so more are needed only when other calls return
+// dead connections to the pool meanwhile.
+const maxFreeRedials = 3
+
+// errStale is what probedConn reports instead of writing a request on a
+// pooled connection the service has already closed. No byte was written,
+// so the request may be re-sent without counting a try.
+var errStale = errors.New("keep-alive connection closed by the service before the request was written")
+
+// dialProbed dials as fasthttp does by default (both IP families, bounded
+// by timeout when > 0) and wraps the TCP connection in a probedConn; for
+// https fasthttp adds TLS on top, so the probe sees the TCP state.
+func dialProbed(addr string, timeout time.Duration) (net.Conn, error) {
+	var conn net.Conn
+	var err error
+	if timeout > 0 {
+		conn, err = fasthttp.DialDualStackTimeout(addr, timeout)
+	} else {
+		conn, err = fasthttp.DialDualStack(addr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		return conn, nil
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return conn, nil
+	}
+	return &probedConn{Conn: conn, probe: newTCPProbe(raw)}, nil
+}
+
+// probedConn tells a request that provably never left from one that may
+// have reached the service. HTTP/1.1 without pipelining alternates writes
+// and reads on a connection, so the first Write after a Read starts a
+// request on a reused connection; before any of its bytes go out, the TCP
+// state is checked, and on a connection the service has closed that Write
+// fails with errStale and nothing written. Every other failure may come
+// after the service read the request and is never re-sent uncounted.
+//
+// fasthttp's pool hands a connection to one request at a time, so the flag
+// needs no lock.
+type probedConn struct {
+	net.Conn
+	probe  *tcpProbe
+	reRead bool // a Read happened since the last Write
+}
+
+func (c *probedConn) Read(p []byte) (int, error) {
+	c.reRead = true
+	return c.Conn.Read(p)
+}
+
+func (c *probedConn) Write(p []byte) (int, error) {
+	if c.reRead {
+		c.reRead = false
+		if c.probe.peerClosed() {
+			return 0, errStale
+		}
+	}
+	return c.Conn.Write(p)
 }

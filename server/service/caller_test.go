@@ -389,6 +389,7 @@ func TestCallTLS(t *testing.T) {
 // it must cost neither a try nor a wait.
 func TestCallStaleKeepAlive(t *testing.T) {
 	var requests, conns atomic.Int32
+	closed := make(chan struct{}, 1)
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		requests.Add(1)
 		io.ReadAll(r.Body)
@@ -401,6 +402,7 @@ func TestCallStaleKeepAlive(t *testing.T) {
 		buf.WriteString("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n" + body)
 		buf.Flush()
 		conn.Close()
+		closed <- struct{}{}
 	}))
 	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
 		if s == http.StateNew {
@@ -415,8 +417,9 @@ func TestCallStaleKeepAlive(t *testing.T) {
 		if r := c.Call(context.Background(), srv.URL, []byte(`{}`)); !r.OK {
 			t.Fatalf("call %d: %+v", i, r)
 		}
-		// Let the server's close reach the client before the next reuse.
-		time.Sleep(10 * time.Millisecond)
+		// On loopback the server's FIN is in the client's socket once its
+		// close returned.
+		<-closed
 	}
 	if requests.Load() != 5 || conns.Load() != 5 {
 		t.Errorf("%d requests on %d connections, want 5 on 5", requests.Load(), conns.Load())
@@ -451,8 +454,8 @@ func TestCallAllIdleConnectionsDead(t *testing.T) {
 	close(release)
 	calls.Wait()
 
+	// Returns once every connection is closed.
 	srv.CloseClientConnections()
-	time.Sleep(10 * time.Millisecond)
 	for i := range 4 {
 		if r := c.Call(context.Background(), srv.URL, nil); !r.OK {
 			t.Fatalf("call %d after the restart: %+v", i, r)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"runtime/debug"
+	"slices"
+	"strings"
 	"sync"
 )
 
@@ -11,6 +13,11 @@ import (
 // loop hands a call over and moves on; the pool bounds the calls in flight
 // overall (workers) and per service (perService), so a reconnect storm
 // queues here instead of flattening a backend.
+//
+// Each service's wait queue is bounded (maxQueued): past it Submit refuses
+// at once, so a service that stops answering costs a bounded amount of
+// memory and its callers a quick "Service unavailable." instead of an
+// ever-growing backlog.
 //
 // Goroutines exist only while there is work: one per running fn, started on
 // demand up to the limits and gone when nothing is queued, so an idle server
@@ -21,7 +28,7 @@ import (
 // session after deciding to stop, and those must still run. Close only
 // waits for the queue to drain.
 type Pool struct {
-	workers, perService int
+	workers, perService, maxQueued int
 
 	mu       sync.Mutex
 	running  int
@@ -35,29 +42,41 @@ type serviceQueue struct {
 	name     string
 	fns      fifo[func()]
 	running  int
-	runnable bool // in Pool.runnable
+	runnable bool   // in Pool.runnable
+	refused  uint64 // Submits refused because fns was full
 }
 
 // NewPool returns a pool running at most workers fns at once and at most
-// perService of one service. workers < 1 counts as 1; perService < 1 or
-// above workers counts as workers.
-func NewPool(workers, perService int) *Pool {
+// perService of one service, with at most maxQueued fns of one service
+// waiting for a worker. workers < 1 counts as 1; perService < 1 or above
+// workers counts as workers; maxQueued < 0 counts as 0 (a fn that cannot
+// start at once is refused).
+func NewPool(workers, perService, maxQueued int) *Pool {
 	workers = max(workers, 1)
 	if perService < 1 || perService > workers {
 		perService = workers
 	}
-	return &Pool{workers: workers, perService: perService, services: make(map[string]*serviceQueue)}
+	return &Pool{workers: workers, perService: perService, maxQueued: max(maxQueued, 0), services: make(map[string]*serviceQueue)}
 }
 
-// Submit queues fn for service and returns at once. The queue is unbounded
-// and in memory; fns of one service start in submit order. It still queues
-// after Close has begun (see Pool).
-func (p *Pool) Submit(service string, fn func()) {
+// Submit queues fn for service and returns true at once, or returns false
+// without queuing when maxQueued fns of service are already waiting (fn
+// will never run; the caller answers for it). fns of one service start in
+// submit order. It still queues after Close has begun (see Pool).
+func (p *Pool) Submit(service string, fn func()) bool {
 	p.mu.Lock()
 	s := p.services[service]
 	if s == nil {
 		s = &serviceQueue{name: service}
 		p.services[service] = s
+	}
+	// A fn that would start at once never waits, so it is not counted
+	// against the queue: with maxQueued 0 the pool still runs calls.
+	startsNow := s.running < p.perService && p.running < p.workers && s.fns.len() == 0 && p.runnable.len() == 0
+	if !startsNow && s.fns.len() >= p.maxQueued {
+		s.refused++
+		p.mu.Unlock()
+		return false
 	}
 	s.fns.push(fn)
 	p.queued++
@@ -67,6 +86,7 @@ func (p *Pool) Submit(service string, fn func()) {
 	if fn != nil {
 		go p.run(s, fn)
 	}
+	return true
 }
 
 // markRunnable queues s for a worker when it has work and room.
@@ -148,6 +168,26 @@ func (p *Pool) Stats() (running, queued int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.running, p.queued
+}
+
+// ServiceStats is one service's share of the pool.
+type ServiceStats struct {
+	Name    string
+	Running int    // fns running now
+	Queued  int    // fns waiting for a worker, at most the pool's maxQueued
+	Refused uint64 // Submits refused because the queue was full, since start
+}
+
+// ServiceStats reports every service that has submitted a fn, by name.
+func (p *Pool) ServiceStats() []ServiceStats {
+	p.mu.Lock()
+	out := make([]ServiceStats, 0, len(p.services))
+	for _, s := range p.services {
+		out = append(out, ServiceStats{Name: s.name, Running: s.running, Queued: s.fns.len(), Refused: s.refused})
+	}
+	p.mu.Unlock()
+	slices.SortFunc(out, func(a, b ServiceStats) int { return strings.Compare(a.Name, b.Name) })
+	return out
 }
 
 // fifo is a slice-backed queue whose consumed head is reclaimed once it is

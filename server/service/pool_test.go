@@ -36,7 +36,7 @@ func closePool(t *testing.T, p *Pool) {
 }
 
 func TestPoolPerServiceLimit(t *testing.T) {
-	p := NewPool(100, 3)
+	p := NewPool(100, 3, 1<<20)
 	var a, b gauge
 	var done atomic.Int32
 	for i := range 200 {
@@ -64,7 +64,7 @@ func TestPoolPerServiceLimit(t *testing.T) {
 }
 
 func TestPoolGlobalLimit(t *testing.T) {
-	p := NewPool(4, 3)
+	p := NewPool(4, 3, 1<<20)
 	var all gauge
 	per := make([]gauge, 10)
 	for i := range 200 {
@@ -92,7 +92,7 @@ func TestPoolGlobalLimit(t *testing.T) {
 }
 
 func TestPoolFIFO(t *testing.T) {
-	p := NewPool(8, 1)
+	p := NewPool(8, 1, 1<<20)
 	var mu sync.Mutex
 	got := map[string][]int{}
 	for i := range 1000 {
@@ -114,7 +114,7 @@ func TestPoolFIFO(t *testing.T) {
 }
 
 func TestPoolSubmitNeverBlocks(t *testing.T) {
-	p := NewPool(1, 1)
+	p := NewPool(1, 1, 1<<20)
 	release := make(chan struct{})
 	var ran atomic.Int32
 	p.Submit("a", func() { <-release; ran.Add(1) })
@@ -144,7 +144,7 @@ func TestPoolSubmitNeverBlocks(t *testing.T) {
 }
 
 func TestPoolCloseWaitsAndStillAccepts(t *testing.T) {
-	p := NewPool(2, 2)
+	p := NewPool(2, 2, 1<<20)
 	var ran atomic.Int32
 	for range 50 {
 		p.Submit("a", func() {
@@ -172,7 +172,7 @@ func TestPoolCloseWaitsAndStillAccepts(t *testing.T) {
 func TestPoolPanic(t *testing.T) {
 	defer slog.SetDefault(slog.Default())
 	slog.SetDefault(slog.New(slog.DiscardHandler))
-	p := NewPool(1, 1)
+	p := NewPool(1, 1, 1<<20)
 	var ran atomic.Int32
 	p.Submit("a", func() { panic("boom") })
 	p.Submit("a", func() { ran.Add(1) })
@@ -183,7 +183,7 @@ func TestPoolPanic(t *testing.T) {
 }
 
 func TestPoolGoroutinesExit(t *testing.T) {
-	p := NewPool(4, 4)
+	p := NewPool(4, 4, 1<<20)
 	for range 100 {
 		p.Submit("a", func() {})
 	}
@@ -216,4 +216,52 @@ func TestFIFOCompacts(t *testing.T) {
 	if want != 1000 || cap(q.items) > 2048 {
 		t.Errorf("ended at %d, cap %d", want, cap(q.items))
 	}
+}
+
+// Each service's wait queue holds at most maxQueued fns; past it Submit
+// refuses at once and the refused fn never runs. Other services keep their
+// own room, and a fn that can start at once is never refused.
+func TestPoolQueueBound(t *testing.T) {
+	p := NewPool(4, 2, 3)
+	release := make(chan struct{})
+	var ran atomic.Int32
+	fn := func() { <-release; ran.Add(1) }
+	accepted := 0
+	for range 10 {
+		if p.Submit("slow", fn) {
+			accepted++
+		}
+	}
+	// 2 running (perService) + 3 waiting.
+	if accepted != 5 {
+		t.Errorf("accepted %d of 10, want 5", accepted)
+	}
+	if !p.Submit("other", fn) {
+		t.Error("another service refused")
+	}
+	st := p.ServiceStats()
+	if len(st) != 2 || st[0] != (ServiceStats{Name: "other", Running: 1}) || st[1] != (ServiceStats{Name: "slow", Running: 2, Queued: 3, Refused: 5}) {
+		t.Errorf("service stats %+v", st)
+	}
+	close(release)
+	closePool(t, p)
+	if ran.Load() != 6 {
+		t.Errorf("%d ran, want 6", ran.Load())
+	}
+	// The queue drained: there is room again.
+	if !p.Submit("slow", func() {}) {
+		t.Error("refused after draining")
+	}
+	closePool(t, p)
+
+	zero := NewPool(1, 1, 0)
+	block := make(chan struct{})
+	if !zero.Submit("a", func() { <-block }) {
+		t.Error("maxQueued 0 refused a fn that could start at once")
+	}
+	if zero.Submit("a", func() {}) {
+		t.Error("maxQueued 0 queued a fn")
+	}
+	close(block)
+	closePool(t, zero)
 }

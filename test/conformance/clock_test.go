@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"mako/config"
 	"mako/internal/e2e"
 	"mako/server"
 )
@@ -80,4 +81,48 @@ func expectLateAt(t testing.TB, got map[string]any, want string, sent time.Time)
 	if s := parseISO(t, "sent_at", got["sent_at"]); !s.Equal(sent) {
 		t.Fatalf("sent_at %v, want %v in %s", s, sent, enc(got))
 	}
+}
+
+// Timers run on the monotonic reading: with the wall clock set back an hour
+// (NTP, VM resume) right after subscribing, re-authorization still comes one
+// period of elapsed time later, not an hour and a period later.
+func TestReauthorizationWallClockStepBack(t *testing.T) {
+	t.Parallel()
+	f, clock := renewalFixture(t, func(_ *fixture, s *config.Service) { s.AuthorizationRenewalJitter = 0 })
+	c := f.authed()
+	subscribed(t, f, c, "books.b1")
+	clock.StepWall(-time.Hour)
+	for i := 0; i < 2; i++ {
+		e2e.Tick(t, f.srv, clock, renewalPeriod-time.Millisecond)
+		f.svc.NoCall(t)
+		e2e.Tick(t, f.srv, clock, time.Millisecond)
+		f.call("/authorizer", `{"subscription":"books.b1","user_id":"u1","session_id":"s1"}`)
+	}
+	// A step forward does not bring the next one early either.
+	clock.StepWall(2 * time.Hour)
+	e2e.Tick(t, f.srv, clock, renewalPeriod-time.Millisecond)
+	f.svc.NoCall(t)
+	c.Quiet()
+}
+
+// A throttle window is a timer: after a wall-clock step back its trailing
+// message still goes out when the window's elapsed time ends, and sent_at is
+// the (stepped) wall time.
+func TestThrottleWallClockStepBack(t *testing.T) {
+	t.Parallel()
+	r := newThrottleRig(t)
+	const window = time.Second
+	for i := 0; i < 3; i++ {
+		r.pub(i, `{"throttle":1}`)
+	}
+	r.expectFrames(true, 0)
+	r.clock.StepWall(-time.Hour)
+	r.tick(window - time.Millisecond)
+	r.expectFrames(false)
+	r.tick(time.Millisecond)
+	r.expectFrames(false, 2)
+	// The window that sending opened lapses by elapsed time too.
+	r.tick(window)
+	r.pub(3, `{"throttle":1}`)
+	r.expectFrames(true, 3)
 }
