@@ -36,6 +36,14 @@ type WS struct {
 	Compression      bool     `yaml:"compression"`
 	MaxOutboundBytes int      `yaml:"max_outbound_bytes"`
 	AllowedOrigins   []string `yaml:"allowed_origins"`
+	// CloseTimeout bounds a close that is not a cut (shutdown 1001, Redis
+	// drain 1012, ping timeout, protocol errors): the close frame goes out
+	// behind what is already queued, and the socket is closed once that
+	// has left, or aborted (RST) after this many seconds.
+	CloseTimeout Seconds `yaml:"close_timeout"`
+	// SocketSendBuffer is SO_SNDBUF in bytes for client sockets (0: the
+	// kernel's autotuning, up to net.ipv4.tcp_wmem's maximum).
+	SocketSendBuffer int `yaml:"socket_send_buffer"`
 }
 
 type TLS struct {
@@ -142,9 +150,16 @@ func (s *Service) RequiresAuth() bool {
 
 // Limits holds mako's own hardening limits (not SocketShark settings).
 type Limits struct {
-	// MaxQueuedEvents bounds a session's client events waiting behind the one
-	// in progress; past it the connection is closed 1008.
+	// MaxQueuedEvents bounds a session's client events parsed ahead and
+	// waiting behind the one in progress; when that many wait, mako stops
+	// reading the connection until half have run (0: the next frame is read
+	// only once the previous event is done, as SocketShark does).
 	MaxQueuedEvents int `yaml:"max_queued_events"`
+	// MaxInboundBytes bounds the bytes a client has sent that mako has not
+	// parsed yet (it stops parsing while MaxQueuedEvents wait); beyond it the
+	// connection is cut (1008). Never less than one frame of
+	// ws.max_message_size.
+	MaxInboundBytes int `yaml:"max_inbound_bytes"`
 	// MaxSubscriptions bounds the subscriptions of one session.
 	MaxSubscriptions int `yaml:"max_subscriptions"`
 	// DrainTimeout bounds graceful shutdown (close callbacks included).

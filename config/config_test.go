@@ -57,6 +57,9 @@ func TestDefaults(t *testing.T) {
 		{"limits.max_subscriptions", c.Limits.MaxSubscriptions, 1000},
 		{"limits.drain_timeout", c.Limits.DrainTimeout, Seconds(30)},
 		{"limits.max_connections", c.Limits.MaxConnections, 0},
+		{"limits.max_inbound_bytes", c.Limits.MaxInboundBytes, 4194304},
+		{"ws.close_timeout", c.WS.CloseTimeout, Seconds(5)},
+		{"ws.socket_send_buffer", c.WS.SocketSendBuffer, 0},
 	}
 	for _, ch := range checks {
 		if !reflect.DeepEqual(ch.got, ch.want) {
@@ -400,6 +403,9 @@ func TestValidate(t *testing.T) {
 		{"limits: {max_subscriptions: -1}", "limits.max_subscriptions: -1: must not be negative"},
 		{"limits: {drain_timeout: -1}", "limits.drain_timeout: -1: must not be negative"},
 		{"limits: {max_connections: -1}", "limits.max_connections: -1: must not be negative"},
+		{"limits: {max_inbound_bytes: -1}", "limits.max_inbound_bytes: -1: must not be negative"},
+		{"ws: {close_timeout: -1}", "ws.close_timeout: -1: must not be negative"},
+		{"ws: {socket_send_buffer: -1}", "ws.socket_send_buffer: -1: must not be negative"},
 		// Reported in a fixed order: the first problem wins.
 		{"services: {z: {authorizer: 'x'}, a: {authorizer: 'y'}}", `services.a.authorizer: "y": must be an http:// or https:// URL`},
 	}

@@ -58,6 +58,7 @@ func Default() *Config {
 			HandshakeTimeout: 10,
 			Compression:      true,
 			MaxOutboundBytes: 1 << 20,
+			CloseTimeout:     5,
 		},
 		HTTP: HTTP{
 			Timeout:                   15,
@@ -71,6 +72,7 @@ func Default() *Config {
 		Log: Log{Level: "info", Format: "json"},
 		Limits: Limits{
 			MaxQueuedEvents:  64,
+			MaxInboundBytes:  4 << 20,
 			MaxHeldMessages:  1000,
 			MaxSubscriptions: 1000,
 			DrainTimeout:     30,

@@ -142,6 +142,7 @@ func (c *Config) Validate() error {
 	}
 	c.validateServices(&k)
 	k.nonNegative("limits.max_queued_events", c.Limits.MaxQueuedEvents)
+	k.nonNegative("limits.max_inbound_bytes", c.Limits.MaxInboundBytes)
 	k.nonNegative("limits.max_subscriptions", c.Limits.MaxSubscriptions)
 	k.seconds("limits.drain_timeout", c.Limits.DrainTimeout)
 	k.nonNegative("limits.max_connections", c.Limits.MaxConnections)
@@ -179,6 +180,8 @@ func (c *Config) validateWS(k *checker) {
 	k.intRange("ws.max_message_size", w.MaxMessageSize, 125, 1<<30)
 	k.seconds("ws.handshake_timeout", w.HandshakeTimeout)
 	k.nonNegative("ws.max_outbound_bytes", w.MaxOutboundBytes)
+	k.seconds("ws.close_timeout", w.CloseTimeout)
+	k.nonNegative("ws.socket_send_buffer", w.SocketSendBuffer)
 	k.nonEmptyItems("ws.allowed_origins", w.AllowedOrigins)
 }
 

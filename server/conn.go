@@ -63,32 +63,75 @@ func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 	return gnet.None
 }
 
-// onTraffic parses whatever is buffered, in place, and discards what it used.
+// peekWindow bounds the bytes looked at per parse step. Peek copies when
+// gnet's ring buffer wraps, so parsing a few events out of megabytes left
+// buffered by a pause must not copy the megabytes each time.
+const peekWindow = 16 << 10
+
+// onTraffic parses what is buffered, in place, and discards what it used.
+//
+// Parsing pauses while the session's queue is full (see queueFull): the
+// bytes stay in gnet's inbound buffer until the queue drains and resume
+// parses them. gnet keeps reading a readable socket into that elastic
+// buffer regardless (it has no way to stop reading one connection), so TCP
+// pushes back only as far as gnet's read loop lets it; what bounds a
+// client's unread bytes is checkInbound's cap.
 func (sess *session) onTraffic() {
 	c := sess.c
-	// A large frame arrives over many reads; Peek may copy everything
-	// buffered each time, so wait until the whole frame is there.
-	if sess.need > 0 && sess.state == stOpen && c.InboundBuffered() < sess.need {
+	switch {
+	case sess.state == stClosing || sess.state == stClosed:
+		// Nothing more is read from a closing connection: drop what
+		// arrives so it holds no memory.
+		sess.discard(c.InboundBuffered())
+		return
+	case sess.paused:
+		sess.checkInbound()
 		return
 	}
-	sess.need = 0
-	buf, _ := c.Peek(-1)
+	for sess.state == stHandshake || sess.state == stOpen {
+		avail := c.InboundBuffered()
+		// A large frame arrives over many reads: wait until it is all
+		// there rather than look at it again on every read.
+		if avail == 0 || sess.need > avail {
+			break
+		}
+		n := min(avail, max(peekWindow, sess.need))
+		buf, _ := c.Peek(n)
+		used := sess.parse(buf)
+		sess.discard(used)
+		if sess.paused || n == avail || used == 0 && sess.need <= n {
+			break
+		}
+	}
+	if sess.state == stClosing {
+		sess.discard(c.InboundBuffered())
+		return
+	}
+	sess.checkInbound()
+}
+
+// parse consumes the upgrade request, then complete frames, from buf; it
+// returns the bytes used and sets need when a frame is incomplete.
+func (sess *session) parse(buf []byte) int {
 	used := 0
+	sess.need = 0
 	if sess.state == stHandshake {
 		used = sess.handshake(buf)
 		if sess.state != stOpen {
-			sess.discard(used)
-			return
+			return used
 		}
 	}
 	max := sess.l.s.cfg.WS.MaxMessageSize
 	for sess.state == stOpen && used < len(buf) {
+		if sess.queueFull() {
+			sess.pause()
+			break
+		}
 		f, n, ok, cerr := sess.dec.Next(buf[used:], max)
 		if cerr != nil {
 			sess.l.s.log.Debug("closing connection: protocol error", "code", cerr.Code, "cause", cerr.Reason)
-			used = len(buf)
 			sess.closeWith(cerr.Code, cerr.Reason)
-			break
+			return len(buf)
 		}
 		if n == 0 {
 			sess.need = ws.FrameLen(buf[used:])
@@ -100,13 +143,21 @@ func (sess *session) onTraffic() {
 		}
 		used += n
 	}
-	if sess.state != stOpen {
-		used = len(buf)
-	}
-	sess.discard(used)
+	return used
 }
 
-// discard drops the n bytes parsed from the inbound buffer. gnet's Discard
+// checkInbound cuts a client whose unparsed bytes exceed the inbound cap:
+// one that keeps sending while mako has stopped parsing for it.
+func (sess *session) checkInbound() {
+	if sess.gone || sess.state == stClosing {
+		return
+	}
+	if n := sess.c.InboundBuffered(); n > sess.l.s.inboundCap {
+		sess.cut(cutInbound, n)
+	}
+}
+
+// discard drops n bytes from the head of the inbound buffer. gnet's Discard
 // treats n <= 0 as "everything", which would lose a partial request or
 // frame, so nothing is discarded when nothing was used; nor once a failed
 // write has closed (and released) the conn.
@@ -178,7 +229,7 @@ func (sess *session) onFrame(f *ws.Frame) {
 	case ws.KindPong:
 		if sess.awaitingPong {
 			sess.awaitingPong = false
-			sess.schedulePing(sess.pingSentAt)
+			sess.schedulePing(sess.mark)
 		}
 	case ws.KindClose:
 		// Echo the close handshake after any pending output, then let gnet
@@ -218,14 +269,21 @@ func (sess *session) onTimer() {
 	case sess.state == stHandshake:
 		s.log.Debug("closing connection: handshake timeout")
 		sess.closeConn()
+	case sess.state == stClosing:
+		sess.closePoll()
 	case sess.state != stOpen:
+	case sess.awaitingPong && sess.paused:
+		// The pong may be among the bytes not parsed yet: reading is
+		// paused for the client's own queued events, no sign of a dead
+		// peer. The deadline moves on until reading resumes.
+		sess.l.sched.set(&sess.timer, s.clock.Mono()+s.cfg.WS.Ping.Timeout.Duration())
 	case sess.awaitingPong:
 		s.log.Debug("closing connection: no pong", "timeout", s.cfg.WS.Ping.Timeout)
 		sess.closeWith(ws.ClosePolicyViolation, "ping timeout")
 	default:
 		now := s.clock.Mono()
 		sess.awaitingPong = true
-		sess.pingSentAt = now
+		sess.mark = now
 		sess.writeFrame(ws.OpPing, nil)
 		if !sess.gone {
 			sess.l.sched.set(&sess.timer, now+s.cfg.WS.Ping.Timeout.Duration())
@@ -265,16 +323,50 @@ func (sess *session) writeShared(frame []byte) {
 	sess.l.queueOut(sess, frame, true)
 }
 
-// send writes to the socket now and enforces the outbound cap.
+// kernelCheckEvery is how many bytes may be written to a socket whose
+// user-space buffer stays empty before the kernel's unsent bytes are read
+// again: often enough to catch a client that falls behind within the
+// kernel's buffer, rarely enough that a healthy client costs about one
+// ioctl per 64 KiB.
+const kernelCheckEvery = 64 << 10
+
+// send writes b to the socket now, unless the client is a slow consumer.
+//
+// The rule (ws.max_outbound_bytes): before each write, what is still
+// waiting for the client from earlier writes, in gnet's buffer and unsent in
+// the kernel (kernelUnsent), is compared with the cap; more than the cap cuts the
+// session. The bytes being written are not counted, so a single frame
+// larger than the cap reaches a client that is reading; a client that has
+// not drained the earlier ones below the cap by the next write is cut. A
+// session thus holds at most the cap plus one write (a frame, or a
+// coalesced batch of at most maxSessionOut), plus kernelCheckEvery while
+// the kernel is not re-read.
 func (sess *session) send(b []byte) {
 	if sess.state != stOpen {
 		return
 	}
-	_, _ = sess.c.Write(b)
-	if sess.c.OutboundBuffered() > sess.l.s.cfg.WS.MaxOutboundBytes {
-		sess.l.s.log.Warn("closing connection: slow consumer", "buffered", sess.c.OutboundBuffered())
-		sess.closeWith(ws.ClosePolicyViolation, "slow consumer")
+	if n := sess.backlog(); n > sess.l.s.cfg.WS.MaxOutboundBytes {
+		sess.cut(cutSlowConsumer, n)
+		return
 	}
+	_, _ = sess.c.Write(b)
+	sess.unchecked += int32(min(len(b), kernelCheckEvery))
+}
+
+// backlog is what earlier writes left waiting for the client: gnet's
+// outbound buffer, plus what the kernel has not sent, when that is read (always
+// once gnet holds anything, which means the kernel's buffer is full, and
+// every kernelCheckEvery bytes otherwise).
+func (sess *session) backlog() int {
+	n := sess.c.OutboundBuffered()
+	switch {
+	case n == 0 && sess.unchecked < kernelCheckEvery:
+		return 0
+	case n > sess.l.s.cfg.WS.MaxOutboundBytes:
+		return n // over the cap already: no need to ask the kernel
+	}
+	sess.unchecked = 0
+	return n + kernelUnsent(sess.c.Fd())
 }
 
 // writeText writes a text frame built by encodeTextFrame, compressed for a
@@ -303,8 +395,13 @@ func textPayloadLen(frame []byte) int {
 	}
 }
 
-// closeWith sends a close frame and closes the socket; the close steps run
-// from onClosed.
+// closePollEvery is how often a closing connection whose output has not
+// all left yet is looked at again.
+const closePollEvery = 20 * time.Millisecond
+
+// closeWith sends a close frame behind whatever is queued and closes the
+// socket once it has left (see closeConn); the close steps run from
+// onClosed.
 func (sess *session) closeWith(code int, reason string) {
 	if sess.state == stClosed || sess.state == stClosing {
 		return
@@ -315,13 +412,91 @@ func (sess *session) closeWith(code int, reason string) {
 	sess.closeConn()
 }
 
-// closeConn closes the socket. A failed write inside gnet closes it
-// synchronously (OnClose runs within Write), and the fd may already belong
-// to a new connection: never touch the conn again once the session is gone.
+// closeConn closes the socket gracefully: nothing more is read or written,
+// and the socket is closed once everything written has left gnet's buffer
+// and been sent by the kernel, so the client receives it all, the close
+// frame last. gnet's own Close would drop whatever the socket does not take
+// at once. A client that does not read within ws.close_timeout is aborted.
+//
+// A failed write inside gnet closes the conn synchronously (OnClose runs
+// within Write), and the fd may then belong to a new connection: never
+// touch the conn again once the session is gone.
 func (sess *session) closeConn() {
-	if sess.gone {
+	if sess.gone || sess.state == stClosing {
 		return
 	}
 	sess.state = stClosing
+	sess.mark = sess.l.s.clock.Mono() + sess.l.s.cfg.WS.CloseTimeout.Duration()
+	sess.closePoll()
+}
+
+// closePoll closes the socket if its output has all left, aborts it past
+// the close deadline, and otherwise looks again in closePollEvery.
+func (sess *session) closePoll() {
+	if sess.gone || sess.closeCalled {
+		return
+	}
+	l := sess.l
+	if sess.c.OutboundBuffered() == 0 && kernelUnsent(sess.c.Fd()) == 0 {
+		sess.closeCalled = true
+		l.sched.stop(&sess.timer)
+		_ = sess.c.Close()
+		return
+	}
+	now := l.s.clock.Mono()
+	if now >= sess.mark {
+		l.s.metrics.closeTimeouts.Add(1)
+		l.s.log.Info("close timed out: aborting the connection", "unsent", sess.c.OutboundBuffered()+kernelUnsent(sess.c.Fd()),
+			"close_timeout", float64(l.s.cfg.WS.CloseTimeout))
+		sess.abort()
+		return
+	}
+	l.sched.set(&sess.timer, min(now+closePollEvery, sess.mark))
+}
+
+// cutCause is why a connection is cut; cutCauses are the metric labels.
+type cutCause int
+
+const (
+	cutSlowConsumer cutCause = iota
+	cutInbound
+)
+
+var cutCauses = [...]string{"slow_consumer", "inbound"}
+
+// cut ends a connection that broke a limit by aborting it (RST): its
+// user-space and kernel buffers are freed at once, instead of the kernel
+// retrying for minutes a backlog the client does not read. The 1008 close
+// frame is written first when nothing waits ahead of it, so a client with
+// room to read gets it before the reset (Linux keeps received data
+// readable after a RST); behind a backlog it is lost with the backlog.
+func (sess *session) cut(cause cutCause, bytes int) {
+	s := sess.l.s
+	s.metrics.cuts[cause].Add(1)
+	reason := "slow consumer"
+	switch cause {
+	case cutSlowConsumer:
+		s.log.Warn("cutting connection: slow consumer", "waiting", bytes, "max_outbound_bytes", s.cfg.WS.MaxOutboundBytes)
+	case cutInbound:
+		reason = "too much unread input"
+		s.log.Warn("cutting connection: too much unread input", "unread", bytes, "max_inbound_bytes", s.inboundCap)
+	}
+	if sess.c.OutboundBuffered() == 0 {
+		_, _ = sess.c.Write(ws.AppendClose(sess.l.scratch[:0], ws.ClosePolicyViolation, reason))
+	}
+	sess.abort()
+}
+
+// abort closes the socket with SO_LINGER 0: the kernel drops what it holds
+// and sends a RST.
+func (sess *session) abort() {
+	if sess.gone || sess.closeCalled {
+		return
+	}
+	sess.state = stClosing
+	sess.closeCalled = true
+	sess.l.sched.stop(&sess.timer)
+	sess.discard(sess.c.InboundBuffered())
+	_ = sess.c.SetLinger(0)
 	_ = sess.c.Close()
 }

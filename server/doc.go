@@ -15,7 +15,12 @@
 //     order. An event that needs a service call submits it to a bounded
 //     worker pool (package service); the result is posted back to the
 //     session's loop with EventLoop.Execute and the event resumes there. Events
-//     arriving meanwhile wait in the session's small queue.
+//     arriving meanwhile wait in the session's small queue; when it is full,
+//     parsing pauses (the bytes wait in gnet's inbound buffer, up to
+//     limits.max_inbound_bytes) and resumes from a loop task as it drains.
+//   - Cuts (slow consumer, inbound flood) reset the socket at once; other
+//     closes queue the close frame behind pending output and close the
+//     socket once it has left, within ws.close_timeout (conn.go).
 //   - Timers (handshake deadline, pings, re-authorization, heartbeats,
 //     throttle windows, drain steps) live in one schedule per loop (a heap
 //     keyed by due time on the Clock's monotonic reading, so wall-clock

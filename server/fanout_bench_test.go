@@ -88,6 +88,9 @@ func BenchmarkFanout(b *testing.B) {
 	cfg := e2e.Config()
 	f := false
 	cfg.Services["demo"] = &config.Service{RequireAuthentication: &f}
+	// The publisher runs unthrottled, so subscribers fall megabytes behind
+	// in bursts; this measures throughput, not the slow-consumer cut.
+	cfg.WS.MaxOutboundBytes = 64 << 20
 	srv := e2e.StartServer(b, cfg)
 	const subs = 100
 	clients := make([]*rawSubscriber, subs)

@@ -26,6 +26,14 @@ type metrics struct {
 	// gapCuts counts sessions closed because a fan-out queue dropped
 	// messages of a channel they held (gap.go).
 	gapCuts atomic.Int64
+	// cuts counts connections cut by a limit, by cause (cutCauses).
+	cuts [len(cutCauses)]atomic.Int64
+	// closeTimeouts counts closes whose queued output did not leave within
+	// ws.close_timeout, so the socket was aborted.
+	closeTimeouts atomic.Int64
+	// paused is the sessions whose reading is paused because
+	// limits.max_queued_events events wait.
+	paused atomic.Int64
 	// log, when metrics.log is configured, logs every event at debug level
 	// (SocketShark's log metrics backend).
 	log *slog.Logger
@@ -76,6 +84,12 @@ func (s *Server) writePrometheus(w io.Writer) {
 	fmt.Fprintf(w, "# TYPE mako_order_keys gauge\nmako_order_keys %d\n", m.orderKeys.Load())
 	fmt.Fprintf(w, "# TYPE mako_order_keys_evicted_total counter\nmako_order_keys_evicted_total %d\n", m.orderKeysEvicted.Load())
 	s.writeFanoutMetrics(w)
+	fmt.Fprintf(w, "# TYPE mako_cuts_total counter\n")
+	for i, c := range cutCauses {
+		fmt.Fprintf(w, "mako_cuts_total{cause=%q} %d\n", c, m.cuts[i].Load())
+	}
+	fmt.Fprintf(w, "# TYPE mako_close_timeouts_total counter\nmako_close_timeouts_total %d\n", m.closeTimeouts.Load())
+	fmt.Fprintf(w, "# TYPE mako_sessions_paused gauge\nmako_sessions_paused %d\n", m.paused.Load())
 	if o, ok := s.hub.Broker().(interface{ Outages() uint64 }); ok {
 		fmt.Fprintf(w, "# TYPE mako_redis_outages_total counter\nmako_redis_outages_total %d\n", o.Outages())
 	}

@@ -68,6 +68,11 @@ type Server struct {
 	metrics metrics
 	loss    lossWatch // broker outages (broker.go)
 
+	// inboundCap is limits.max_inbound_bytes, raised to the largest frame
+	// ws.max_message_size admits on the wire, so a client is never cut for
+	// sending one message it is allowed to send.
+	inboundCap int
+
 	tickStop chan struct{}
 	tickDone chan struct{}
 }
@@ -95,6 +100,10 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		tickStop: make(chan struct{}),
 		tickDone: make(chan struct{}),
 	}
+	// ws.Decoder's bound on a frame: the message, deflate's slack for
+	// incompressible data, the largest header with its mask.
+	mm := cfg.WS.MaxMessageSize
+	s.inboundCap = max(cfg.Limits.MaxInboundBytes, mm+mm>>12+64+14)
 	if cfg.Metrics.Log != nil {
 		s.metrics.log = s.log
 	}
@@ -133,39 +142,54 @@ func (s *Server) Start() error {
 	if err := s.hub.Start(); err != nil {
 		return fmt.Errorf("broker: %w", err)
 	}
-	ln, err := s.listenAddr()
-	if err != nil {
-		return err
-	}
+	ln := net.JoinHostPort(s.cfg.WS.Host, strconv.Itoa(s.cfg.WS.Port))
 	loops := s.opts.Loops
 	go func() {
 		err := gnet.Run(&handler{s: s}, "tcp://"+ln,
 			gnet.WithMulticore(loops == 0),
 			gnet.WithNumEventLoop(loops),
 			gnet.WithReusePort(false),
+			// A restart must bind while the connections the previous
+			// process closed sit in TIME_WAIT on this port (about 60 s);
+			// SO_REUSEADDR still refuses a port another socket listens on.
+			gnet.WithReuseAddr(true),
 			gnet.WithTCPKeepAlive(0),
 			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 			gnet.WithLogger(gnetLogger{s.log}),
+			// Accepted sockets inherit SO_SNDBUF from the listener; 0
+			// leaves the kernel's autotuning.
+			gnet.WithSocketSendBuffer(s.cfg.WS.SocketSendBuffer),
 		)
 		s.stopped <- err
 	}()
 	select {
 	case <-s.booted:
 	case err := <-s.stopped:
+		// A failed start leaves nothing running (the broker's goroutines
+		// included), so a caller may retry or exit cleanly.
+		_ = s.hub.Close()
 		return fmt.Errorf("ws listener %s: %w", ln, err)
+	}
+	// Port 0 is bound by the kernel's choice, read back from the listener
+	// (probing for a free port first would race other processes for it).
+	port, err := s.listenerPort()
+	if err != nil {
+		s.abandonStart()
+		return fmt.Errorf("ws listener %s: %w", ln, err)
+	}
+	s.addr = net.JoinHostPort(s.cfg.WS.Host, strconv.Itoa(port))
+	if s.cfg.API != nil {
+		api, err := newAPIServer(s)
+		if err != nil {
+			s.abandonStart()
+			return err
+		}
+		s.api = api
 	}
 	if s.opts.ManualTimers {
 		close(s.tickDone)
 	} else {
 		go s.tick()
-	}
-	if s.cfg.API != nil {
-		api, err := newAPIServer(s)
-		if err != nil {
-			_ = s.eng.Stop(context.Background())
-			return err
-		}
-		s.api = api
 	}
 	if len(s.cfg.WS.AllowedOrigins) == 0 {
 		s.log.Warn("ws.allowed_origins is empty: upgrades from any Origin are accepted")
@@ -179,20 +203,12 @@ func (s *Server) Start() error {
 	return nil
 }
 
-// listenAddr resolves port 0 to a free port up front: gnet does not report
-// the port it bound.
-func (s *Server) listenAddr() (string, error) {
-	host, port := s.cfg.WS.Host, s.cfg.WS.Port
-	if port == 0 {
-		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-		if err != nil {
-			return "", fmt.Errorf("ws listener: %w", err)
-		}
-		port = l.Addr().(*net.TCPAddr).Port
-		_ = l.Close()
-	}
-	s.addr = net.JoinHostPort(host, strconv.Itoa(port))
-	return s.addr, nil
+// abandonStart undoes a start that failed after the engine booted: the
+// listener is closed (so the port is free again) and the broker stopped.
+func (s *Server) abandonStart() {
+	_ = s.eng.Stop(context.Background())
+	<-s.stopped
+	_ = s.hub.Close()
 }
 
 // Addr is the WebSocket listener's host:port.

@@ -18,12 +18,23 @@ type session struct {
 	l     *loop
 	c     gnet.Conn
 	state connState
+	// paused: parsing stopped because the queue is full; the client's
+	// bytes wait in gnet's inbound buffer. resumePosted: a resume task is
+	// on the loop. closeCalled: gnet's Close was called. (Beside state,
+	// these and unchecked fill what would be padding.)
+	paused, resumePosted, closeCalled bool
+	// unchecked: bytes written since the kernel's unsent bytes were last
+	// read (see backlog).
+	unchecked int32
+
 	dec   ws.Decoder
 	need  int   // bytes the frame being received needs buffered (0 = unknown)
 	timer timer // handshake deadline, then ping / pong deadline
 
 	awaitingPong bool
-	pingSentAt   time.Duration // Clock.Mono
+	// mark is a Clock.Mono reading: while open, when the ping awaiting its
+	// pong was sent; while closing, the close deadline (see closeConn).
+	mark time.Duration
 
 	authed     bool
 	authFields []protocol.Field // the configured auth_fields, from the last successful auth
@@ -56,20 +67,52 @@ func newSession(l *loop, c gnet.Conn) *session {
 	return sess
 }
 
-// enqueue appends an event and runs it when the session is idle.
+// enqueue appends an event and runs it when the session is idle. The queue
+// is bounded by the parser, which stops reading client events while it is
+// full (queueFull); internal tasks (re-authorization) are never refused.
 func (sess *session) enqueue(q queued) {
 	if sess.gone {
 		return
 	}
-	// The limit is on client events; internal tasks (re-authorization)
-	// must never cost the client its connection.
-	if q.task == nil && len(sess.queue) >= sess.l.s.cfg.Limits.MaxQueuedEvents {
-		sess.l.s.log.Warn("closing connection: too many queued events", "limit", sess.l.s.cfg.Limits.MaxQueuedEvents)
-		sess.closeWith(ws.ClosePolicyViolation, "too many queued events")
-		return
-	}
 	sess.queue = append(sess.queue, q)
 	sess.pump()
+}
+
+// queueFull reports that limits.max_queued_events events wait behind the
+// one in progress, so the next frame is left unparsed. With 0, the next
+// frame is parsed only once the event in progress is done (SocketShark
+// reads a connection that way).
+func (sess *session) queueFull() bool {
+	return sess.busy && len(sess.queue) >= sess.l.s.cfg.Limits.MaxQueuedEvents
+}
+
+// canResume reports room to parse again: the session is idle, or at most
+// half the queue is taken, so a resume parses a batch of events and not
+// one event per resume.
+func (sess *session) canResume() bool {
+	return !sess.busy || len(sess.queue) < (sess.l.s.cfg.Limits.MaxQueuedEvents+1)/2
+}
+
+func (sess *session) pause() {
+	if !sess.paused {
+		sess.paused = true
+		sess.l.s.metrics.paused.Add(1)
+	}
+}
+
+// resume parses the bytes left unparsed by a pause. It runs as its own loop
+// task, never inside the event code that made room (which may itself run
+// inside onTraffic or a delivery).
+func (sess *session) resume() {
+	sess.resumePosted = false
+	if sess.gone || !sess.paused || !sess.canResume() {
+		return
+	}
+	sess.paused = false
+	sess.l.s.metrics.paused.Add(-1)
+	// gnet calls OnTraffic only for new bytes: the buffered ones are
+	// parsed from here.
+	sess.onTraffic()
 }
 
 // pump starts queued events while the session is idle. Synchronous events
@@ -94,6 +137,11 @@ func (sess *session) pump() {
 	sess.inPump = false
 	if !sess.busy && sess.gone && !sess.finished {
 		sess.runCloseSteps()
+		return
+	}
+	if sess.paused && !sess.resumePosted && !sess.gone && sess.canResume() {
+		sess.resumePosted = true
+		sess.l.execute(sess.resume)
 	}
 }
 
@@ -110,6 +158,10 @@ func (sess *session) onClosed() {
 	}
 	sess.state = stClosed
 	sess.gone = true
+	if sess.paused {
+		sess.paused = false
+		sess.l.s.metrics.paused.Add(-1)
+	}
 	sess.l.sched.stop(&sess.timer)
 	delete(sess.l.sessions, sess)
 	sess.l.s.metrics.connCount.Add(-1)
