@@ -148,4 +148,10 @@ type Limits struct {
 	// its provisional window (a slow before_subscribe); beyond it the
 	// oldest are dropped and logged.
 	MaxHeldMessages int `yaml:"max_held_messages"`
+	// MaxLoopBacklog bounds the published messages queued for delivery on
+	// one event loop. A fan-out batch that would pass it is not queued; the
+	// sessions holding its channels are closed 1008 (slow consumer) when
+	// the loop gets to where it would have been, so none stays open with a
+	// silent gap.
+	MaxLoopBacklog int `yaml:"max_loop_backlog"`
 }

@@ -71,6 +71,7 @@ func Default() *Config {
 		Limits: Limits{
 			MaxQueuedEvents:  64,
 			MaxHeldMessages:  1000,
+			MaxLoopBacklog:   100000,
 			MaxSubscriptions: 1000,
 			DrainTimeout:     30,
 		},

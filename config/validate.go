@@ -146,6 +146,7 @@ func (c *Config) Validate() error {
 	k.seconds("limits.drain_timeout", c.Limits.DrainTimeout)
 	k.nonNegative("limits.max_connections", c.Limits.MaxConnections)
 	k.nonNegative("limits.max_held_messages", c.Limits.MaxHeldMessages)
+	k.atLeast("limits.max_loop_backlog", c.Limits.MaxLoopBacklog, 1)
 	if k.err != nil {
 		return k.err
 	}

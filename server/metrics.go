@@ -58,6 +58,7 @@ func (s *Server) writePrometheus(w io.Writer) {
 		}
 	}
 	fmt.Fprintf(w, "# TYPE mako_channels gauge\nmako_channels %d\n", s.hub.Channels())
+	s.writeLoopMetrics(w)
 	if o, ok := s.hub.Broker().(interface{ Outages() uint64 }); ok {
 		fmt.Fprintf(w, "# TYPE mako_redis_outages_total counter\nmako_redis_outages_total %d\n", o.Outages())
 	}
