@@ -136,12 +136,16 @@ func (sess *session) handshake(buf []byte) int {
 		req.Deflate = false
 	}
 	sess.state = stOpen
+	// Read before the 101 leaves: a client that has read it may act on the
+	// clock at once (a test advancing a fake clock), and the first ping is
+	// due one interval after the open, not after that.
+	opened := s.clock.Now()
 	_, _ = sess.c.Write(ws.AppendAcceptDeflate(sess.l.scratch[:0], req))
 	if sess.gone {
 		return len(buf)
 	}
 	sess.dec.Deflate = req.Deflate
-	sess.schedulePing(s.clock.Now())
+	sess.schedulePing(opened)
 	return n
 }
 
