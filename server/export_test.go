@@ -32,3 +32,11 @@ func (s *Server) LoopInbox() (backlog, dropped, cuts int64) {
 	}
 	return
 }
+
+// LoopDrains counts the drain tasks (chunks) loops have run.
+func (s *Server) LoopDrains() (n int64) {
+	for _, l := range s.loopList() {
+		n += l.in.drains.Load()
+	}
+	return
+}

@@ -45,14 +45,34 @@ func (l *loop) deliverBatch(ms []*pubsub.Message, budget *int) bool {
 	l.closedLater = l.closedLater[:0]
 	if len(l.dirty) > 0 && !l.flushPosted {
 		l.flushPosted = true
-		l.execute(l.flushTask)
+		l.post(item{flush: true})
 	}
 	return done
 }
 
-func (l *loop) flushTask() {
+// writeCost is the budget units of one session's flush write (a syscall),
+// next to one unit per subscriber visited by a delivery.
+const writeCost = 8
+
+// flushSome is the flush task, within budget: it writes pending output from
+// the dirty cursor on; false means it paused and resumes there. Sessions
+// dirtied meanwhile (a timer's write behind queued frames) are appended and
+// written by the same pass.
+func (l *loop) flushSome(budget *int) bool {
+	for l.flushAt < len(l.dirty) {
+		if *budget <= 0 {
+			return false
+		}
+		*budget -= writeCost
+		sess := l.dirty[l.flushAt]
+		l.dirty[l.flushAt] = nil
+		l.flushAt++
+		l.flushSession(sess)
+	}
+	l.dirty, l.flushAt = l.dirty[:0], 0
+	l.outBytes = 0 // exact now; closes that wrote early left it high
 	l.flushPosted = false
-	l.flushOut()
+	return true
 }
 
 // Coalescing bounds: one session's buffer is written once it reaches
@@ -106,22 +126,32 @@ func (l *loop) outBuf(n int) []byte {
 	return make([]byte, 0, 2*n)
 }
 
-// flushOut writes every session's pending output.
+// flushOut writes every session's pending output at once (the loop's
+// pending bytes reached maxLoopOut). A paused flush task then finds nothing
+// left and completes.
 func (l *loop) flushOut() {
-	for i, sess := range l.dirty {
+	for i := l.flushAt; i < len(l.dirty); i++ {
+		sess := l.dirty[i]
 		l.dirty[i] = nil
-		out, owned := sess.out, sess.outOwned
-		if out == nil {
-			continue // closed, or flushed early by closeWith
-		}
-		sess.out, sess.outOwned = nil, false
-		sess.send(out)
-		if owned && cap(out) <= maxSessionOut*2 && len(l.outFree) < maxFreeOut {
-			l.outFree = append(l.outFree, out[:0])
-		}
+		l.flushSession(sess)
 	}
-	l.dirty = l.dirty[:0]
+	l.dirty, l.flushAt = l.dirty[:0], 0
 	l.outBytes = 0
+}
+
+func (l *loop) flushSession(sess *session) {
+	out, owned := sess.out, sess.outOwned
+	if out == nil {
+		return // closed, or flushed early by closeWith
+	}
+	sess.out, sess.outOwned = nil, false
+	if owned {
+		l.outBytes -= len(out)
+	}
+	sess.send(out)
+	if owned && cap(out) <= maxSessionOut*2 && len(l.outFree) < maxFreeOut {
+		l.outFree = append(l.outFree, out[:0])
+	}
 }
 
 // variant is one encoding of the message being delivered, in the loop's

@@ -36,9 +36,10 @@ const inboxKeep = 4096
 
 // item is one posted task: a function, a fan-out batch, or a gap marker.
 type item struct {
-	fn  func()
-	ms  []*pubsub.Message
-	gap map[string]struct{} // channels whose messages were not queued
+	fn    func()
+	ms    []*pubsub.Message
+	gap   map[string]struct{} // channels whose messages were not queued
+	flush bool                // write the sessions' coalesced output
 }
 
 // inbox is a multi-producer, single-consumer FIFO. Producers append under
@@ -56,6 +57,7 @@ type inbox struct {
 	backlog atomic.Int64
 	cuts    atomic.Int64 // sessions cut because their channel had a gap
 	dropped atomic.Int64 // messages not queued (gap markers stand for them)
+	drains  atomic.Int64 // drain tasks run (chunks), for tests
 
 	// Loop-owned: the batch taken from q, and the cursor of the head.
 	run  []item
@@ -151,7 +153,8 @@ func (l *loop) drainTask(context.Context) error {
 // delivery is a few tens of milliseconds of this).
 func (l *loop) drainInbox(budget int) {
 	in := &l.in
-	if in.head.active || in.head.mi > 0 {
+	in.drains.Add(1)
+	if in.head.active || in.head.mi > 0 || l.flushAt > 0 {
 		l.runDueTimers()
 	}
 	for {
@@ -170,6 +173,13 @@ func (l *loop) drainInbox(budget int) {
 			in.pos++
 			budget--
 			fn()
+		case it.flush:
+			if !l.flushSome(&budget) {
+				l.arm()
+				return
+			}
+			in.run[in.pos] = item{}
+			in.pos++
 		case it.gap != nil:
 			gap := it.gap
 			in.run[in.pos] = item{}

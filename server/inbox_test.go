@@ -175,6 +175,31 @@ func TestLoopDeliveryYieldsBetweenChunks(t *testing.T) {
 	}
 }
 
+// The coalesced writes after a delivery are chunked too: with a budget of
+// one write per drain, the flush to 40 subscribers takes 40 drains instead
+// of one task writing to all.
+func TestLoopFlushIsChunked(t *testing.T) {
+	srv := openDemo(t, nil)
+	const n = 40
+	subs := make([]*rawSubscriber, n)
+	for i := range subs {
+		subs[i] = dialRaw(t, srv.Addr(), "demo.big")
+	}
+	srv.SetLoopBudget(8) // one write, or eight subscribers visited
+	before := srv.LoopDrains()
+	if err := srv.Hub().Publish(context.Background(), "demo.big", []byte(`{"subscription":"demo.big","data":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range subs {
+		if op, p := s.frame(t); op != 0x1 || !strings.Contains(string(p), `"data":1`) {
+			t.Fatalf("want the message, got op %d %s", op, p)
+		}
+	}
+	if d := srv.LoopDrains() - before; d < n {
+		t.Fatalf("%d drains for a delivery and flush to %d subscribers, want at least %d", d, n, n)
+	}
+}
+
 // A loop that falls more than limits.max_loop_backlog messages behind does
 // not queue more: the subscribers of the channel whose messages were not
 // queued are closed 1008 "slow consumer" when the loop gets there, while a

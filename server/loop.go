@@ -43,6 +43,7 @@ type loop struct {
 	// Pending output: sessions holding some, spare buffers, owned bytes,
 	// and whether a flush task is queued.
 	dirty       []*session
+	flushAt     int // dirty before it are written (a paused flush)
 	outFree     [][]byte
 	outBytes    int
 	flushPosted bool
