@@ -1,5 +1,11 @@
 package server
 
+import (
+	"context"
+
+	"github.com/panjf2000/gnet/v2"
+)
+
 // Hooks for the package's external tests (package server_test), which
 // need a real server and so cannot live inside the package (e2e imports it).
 
@@ -11,12 +17,17 @@ func (s *Server) PostToLoop(i int, fn func()) {
 
 // SetLoopBudget sets the work units per drain on every loop, so tests see
 // chunking with a few subscribers instead of thousands.
+// It returns once the drain that set it has ended (a gnet task queued
+// behind it ran), so everything posted afterwards runs on the new budget.
 func (s *Server) SetLoopBudget(n int) {
 	done := make(chan struct{})
 	for _, l := range s.loopList() {
 		l.execute(func() {
 			l.budget = n
-			done <- struct{}{}
+			_ = l.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+				done <- struct{}{}
+				return nil
+			}))
 		})
 		<-done
 	}
