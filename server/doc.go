@@ -14,8 +14,16 @@
 //   - A session handles its client events strictly one at a time in arrival
 //     order. An event that needs a service call submits it to a bounded
 //     worker pool (package service); the result is posted back to the
-//     session's loop with EventLoop.Execute and the event resumes there. Events
-//     arriving meanwhile wait in the session's small queue.
+//     session's loop and the event resumes there. Events arriving meanwhile
+//     wait in the session's small queue.
+//   - Everything posted to a loop from elsewhere (service results, broker
+//     acks, fan-out batches, timer ticks) goes through the loop's inbox
+//     (inbox.go), a FIFO mako owns: gnet's EventLoop.Execute is not FIFO
+//     past 1,024 pending tasks, so it only ever carries one "drain" per
+//     loop. A drain does bounded work (chunkBudget) and re-arms; a large
+//     delivery or flush resumes from its cursor, with due timers run in
+//     between. Fan-out batches beyond limits.max_loop_backlog are not queued:
+//     a gap marker cuts the holders of their channels (slow consumers).
 //   - Timers (handshake deadline, pings, re-authorization, heartbeats,
 //     throttle windows) live in one schedule per loop (a heap keyed by due
 //     time). One process-wide ticker posts "run due timers" to a loop only
@@ -33,6 +41,7 @@
 //     (auth, subscribe, message, unsubscribe, ping) with their callbacks.
 //   - fanout.go: published messages on a loop (checks, encoding, coalesced
 //     writes); subscription.go: a subscription's state and timers.
+//   - inbox.go: the loop's ordered, bounded task queue and its drain.
 //   - loop.go, timer.go: per-loop index and schedule; server.go: start-up,
 //     shutdown, the ticker; api.go: publish/health/metrics HTTP.
 //
