@@ -175,6 +175,39 @@ func TestLoopDeliveryYieldsBetweenChunks(t *testing.T) {
 	}
 }
 
+// A backlog of small tasks does not starve timers either: with a budget of
+// 8 per drain, the keepalive ping due before the backlog is written while
+// the loop is held by the backlog's 50th task, long before the backlog's
+// tail (where the ticker's own "run timers" task would wait).
+func TestLoopTimersRunBetweenChunksOfABacklog(t *testing.T) {
+	clock := e2e.NewFakeClock()
+	srv := openDemo(t, func(c *config.Config) {
+		c.WS.Ping.Interval = 15
+		c.WS.Ping.Timeout = 10
+	}, func(o *server.Options) { o.Clock, o.ManualTimers = clock, true })
+	client := dialRaw(t, srv.Addr(), "demo.x")
+	srv.SetLoopBudget(8)
+
+	stalled, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(unblock)
+	srv.PostToLoop(0, func() { <-stalled })
+	clock.Advance(16 * time.Second)
+	for i := 0; i < 100; i++ {
+		if i == 50 {
+			srv.PostToLoop(0, func() { <-release })
+			continue
+		}
+		srv.PostToLoop(0, func() {})
+	}
+	close(stalled)
+	if op, p := client.frame(t); op != 0x9 {
+		t.Fatalf("want a ping while the backlog is held, got op %d %s", op, p)
+	}
+	unblock()
+}
+
 // The coalesced writes after a delivery are chunked too: with a budget of
 // one write per drain, the flush to 40 subscribers takes 40 drains instead
 // of one task writing to all.
