@@ -56,6 +56,7 @@ func TestDefaults(t *testing.T) {
 		{"limits.max_subscriptions", c.Limits.MaxSubscriptions, 1000},
 		{"limits.drain_timeout", c.Limits.DrainTimeout, Seconds(30)},
 		{"limits.max_connections", c.Limits.MaxConnections, 0},
+		{"limits.max_loop_backlog", c.Limits.MaxLoopBacklog, 100000},
 	}
 	for _, ch := range checks {
 		if !reflect.DeepEqual(ch.got, ch.want) {
@@ -398,6 +399,7 @@ func TestValidate(t *testing.T) {
 		{"limits: {max_subscriptions: -1}", "limits.max_subscriptions: -1: must not be negative"},
 		{"limits: {drain_timeout: -1}", "limits.drain_timeout: -1: must not be negative"},
 		{"limits: {max_connections: -1}", "limits.max_connections: -1: must not be negative"},
+		{"limits: {max_loop_backlog: 0}", "limits.max_loop_backlog: 0: must be at least 1"},
 		// Reported in a fixed order: the first problem wins.
 		{"services: {z: {authorizer: 'x'}, a: {authorizer: 'y'}}", `services.a.authorizer: "y": must be an http:// or https:// URL`},
 	}
