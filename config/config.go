@@ -185,4 +185,10 @@ type Limits struct {
 	// MaxOrderKeys bounds the order keys one subscription remembers; beyond
 	// it the least recently used key is forgotten.
 	MaxOrderKeys int `yaml:"max_order_keys"`
+	// MaxLoopBacklog bounds the published messages queued for delivery on
+	// one event loop. A fan-out batch that would pass it is not queued; the
+	// sessions holding its channels are closed 1013 (messages lost) when
+	// the loop gets to where it would have been, so none stays open with a
+	// silent gap.
+	MaxLoopBacklog int `yaml:"max_loop_backlog"`
 }

@@ -60,6 +60,7 @@ func TestDefaults(t *testing.T) {
 		{"limits.max_inbound_bytes", c.Limits.MaxInboundBytes, 4194304},
 		{"ws.close_timeout", c.WS.CloseTimeout, Seconds(5)},
 		{"ws.socket_send_buffer", c.WS.SocketSendBuffer, 0},
+		{"limits.max_loop_backlog", c.Limits.MaxLoopBacklog, 100000},
 	}
 	for _, ch := range checks {
 		if !reflect.DeepEqual(ch.got, ch.want) {
@@ -406,6 +407,7 @@ func TestValidate(t *testing.T) {
 		{"limits: {max_inbound_bytes: -1}", "limits.max_inbound_bytes: -1: must not be negative"},
 		{"ws: {close_timeout: -1}", "ws.close_timeout: -1: must not be negative"},
 		{"ws: {socket_send_buffer: -1}", "ws.socket_send_buffer: -1: must not be negative"},
+		{"limits: {max_loop_backlog: 0}", "limits.max_loop_backlog: 0: must be at least 1"},
 		// Reported in a fixed order: the first problem wins.
 		{"services: {z: {authorizer: 'x'}, a: {authorizer: 'y'}}", `services.a.authorizer: "y": must be an http:// or https:// URL`},
 	}

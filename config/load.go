@@ -74,6 +74,7 @@ func Default() *Config {
 			MaxQueuedEvents:  64,
 			MaxInboundBytes:  4 << 20,
 			MaxHeldMessages:  1000,
+			MaxLoopBacklog:   100000,
 			MaxSubscriptions: 1000,
 			DrainTimeout:     30,
 			// 16 MiB on each of the 4 fan-out workers: about 80,000

@@ -151,6 +151,7 @@ func (c *Config) Validate() error {
 	k.atLeast("limits.max_gapped_channels", c.Limits.MaxGappedChannels, 1)
 	k.atLeast("limits.max_throttle_keys", c.Limits.MaxThrottleKeys, 1)
 	k.atLeast("limits.max_order_keys", c.Limits.MaxOrderKeys, 1)
+	k.atLeast("limits.max_loop_backlog", c.Limits.MaxLoopBacklog, 1)
 	if k.err != nil {
 		return k.err
 	}

@@ -14,10 +14,18 @@
 //   - A session handles its client events strictly one at a time in arrival
 //     order. An event that needs a service call submits it to a bounded
 //     worker pool (package service); the result is posted back to the
-//     session's loop with EventLoop.Execute and the event resumes there. Events
-//     arriving meanwhile wait in the session's small queue; when it is full,
-//     parsing pauses (the bytes wait in gnet's inbound buffer, up to
+//     session's loop and the event resumes there. Events arriving meanwhile
+//     wait in the session's small queue; when it is full, parsing pauses
+//     (the bytes wait in gnet's inbound buffer, up to
 //     limits.max_inbound_bytes) and resumes from a loop task as it drains.
+//   - Everything posted to a loop from elsewhere (service results, broker
+//     acks, fan-out batches, timer ticks) goes through the loop's inbox
+//     (inbox.go), a FIFO mako owns: gnet's EventLoop.Execute is not FIFO
+//     past 1,024 pending tasks, so it only ever carries one "drain" per
+//     loop. A drain does bounded work (chunkBudget) and re-arms; a large
+//     delivery or flush resumes from its cursor, with due timers run in
+//     between. Fan-out batches beyond limits.max_loop_backlog are not queued:
+//     a gap marker cuts the holders of their channels (slow consumers).
 //   - Cuts (slow consumer, inbound flood) reset the socket at once; other
 //     closes queue the close frame behind pending output and close the
 //     socket once it has left, within ws.close_timeout (conn.go).
@@ -39,6 +47,7 @@
 //     (auth, subscribe, message, unsubscribe, ping) with their callbacks.
 //   - fanout.go: published messages on a loop (checks, encoding, coalesced
 //     writes); subscription.go: a subscription's state and timers.
+//   - inbox.go: the loop's ordered, bounded task queue and its drain.
 //   - loop.go, timer.go: per-loop index and schedule; server.go: start-up,
 //     shutdown, the ticker; api.go: publish/health/metrics HTTP.
 //

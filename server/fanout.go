@@ -12,25 +12,30 @@ import (
 	"mako/server/ws"
 )
 
-// Deliver implements pubsub.Sink: called on a fan-out worker, it posts the
-// batch to the loop. Messages of one channel come from one worker, and the
-// loop's task queue is FIFO, so their order holds.
-func (l *loop) Deliver(ms []*pubsub.Message) {
-	l.execute(func() { l.deliverBatch(ms) })
-}
-
-// deliverBatch delivers a batch with writes coalesced per session. The
-// flush is a separate task queued behind whatever the loop already has to
-// do, so consecutive batches (one per fan-out worker wake-up) share it: a
-// subscriber receiving a burst gets one write syscall, not one per message.
-func (l *loop) deliverBatch(ms []*pubsub.Message) {
+// deliverBatch delivers the batch at the head of the inbox, within budget
+// (one unit per message and per subscriber visited); false means it paused
+// and resumes from its cursor on the next drain. Writes are coalesced per
+// session. The flush is a separate task queued behind whatever the loop
+// already has to do, so consecutive batches (one per fan-out worker
+// wake-up) share it: a subscriber receiving a burst gets one write syscall,
+// not one per message.
+func (l *loop) deliverBatch(ms []*pubsub.Message, budget *int) bool {
+	h := &l.in.head
 	l.delivering = true
-	for _, m := range ms {
-		l.deliver(m)
+	for h.mi < len(ms) {
+		if !l.deliver(ms[h.mi], budget) {
+			break
+		}
+		h.mi++
+		l.in.backlog.Add(-1)
 	}
 	l.delivering = false
+	done := h.mi == len(ms)
+	if done {
+		h.mi = 0
+	}
 	// A failed write closes its socket synchronously inside gnet; the
-	// close steps change the index, so they wait until delivery is done.
+	// close steps change the index, so they wait until the chunk is done.
 	for i, sess := range l.closedLater {
 		l.closedLater[i] = nil
 		if !sess.busy {
@@ -40,13 +45,34 @@ func (l *loop) deliverBatch(ms []*pubsub.Message) {
 	l.closedLater = l.closedLater[:0]
 	if len(l.dirty) > 0 && !l.flushPosted {
 		l.flushPosted = true
-		l.execute(l.flushTask)
+		l.post(item{flush: true})
 	}
+	return done
 }
 
-func (l *loop) flushTask() {
+// writeCost is the budget units of one session's flush write (a syscall),
+// next to one unit per subscriber visited by a delivery.
+const writeCost = 8
+
+// flushSome is the flush task, within budget: it writes pending output from
+// the dirty cursor on; false means it paused and resumes there. Sessions
+// dirtied meanwhile (a timer's write behind queued frames) are appended and
+// written by the same pass.
+func (l *loop) flushSome(budget *int) bool {
+	for l.flushAt < len(l.dirty) {
+		if *budget <= 0 {
+			return false
+		}
+		*budget -= writeCost
+		sess := l.dirty[l.flushAt]
+		l.dirty[l.flushAt] = nil
+		l.flushAt++
+		l.flushSession(sess)
+	}
+	l.dirty, l.flushAt = l.dirty[:0], 0
+	l.outBytes = 0 // exact now; closes that wrote early left it high
 	l.flushPosted = false
-	l.flushOut()
+	return true
 }
 
 // Coalescing bounds: one session's buffer is written once it reaches
@@ -100,40 +126,81 @@ func (l *loop) outBuf(n int) []byte {
 	return make([]byte, 0, 2*n)
 }
 
-// flushOut writes every session's pending output.
+// flushOut writes every session's pending output at once (the loop's
+// pending bytes reached maxLoopOut). A paused flush task then finds nothing
+// left and completes.
 func (l *loop) flushOut() {
-	for i, sess := range l.dirty {
+	for i := l.flushAt; i < len(l.dirty); i++ {
+		sess := l.dirty[i]
 		l.dirty[i] = nil
-		out, owned := sess.out, sess.outOwned
-		if out == nil {
-			continue // closed, or flushed early by closeWith
-		}
-		sess.out, sess.outOwned = nil, false
-		sess.send(out)
-		if owned && cap(out) <= maxSessionOut*2 && len(l.outFree) < maxFreeOut {
-			l.outFree = append(l.outFree, out[:0])
-		}
+		l.flushSession(sess)
 	}
-	l.dirty = l.dirty[:0]
+	l.dirty, l.flushAt = l.dirty[:0], 0
 	l.outBytes = 0
 }
 
-// variant is one encoding of the message being delivered.
+func (l *loop) flushSession(sess *session) {
+	out, owned := sess.out, sess.outOwned
+	if out == nil {
+		return // closed, or flushed early by closeWith
+	}
+	sess.out, sess.outOwned = nil, false
+	if owned {
+		l.outBytes -= len(out)
+	}
+	sess.send(out)
+	if owned && cap(out) <= maxSessionOut*2 && len(l.outFree) < maxFreeOut {
+		l.outFree = append(l.outFree, out[:0])
+	}
+}
+
+// variant is one encoding of the message being delivered, in the loop's
+// table indexed by the subscriptions' interned variant ids (chanEntry.vids).
+// An entry is valid for the message and entry stamped on it.
 type variant struct {
-	key    string
+	gen    uint64
+	entry  *chanEntry
 	frame  []byte
 	zframe []byte // the permessage-deflate frame, made on first need
 }
 
-// deliver runs on the loop for each message of a channel it holds.
-func (l *loop) deliver(m *pubsub.Message) {
+// deliver visits the subscribers of m's channel from the entry's cursor;
+// false means budget ran out first (the cursor stays in the entry).
+//
+// Subscriptions added while a message is part-delivered are appended behind
+// the cursor and get it; released ones are swapped out of the unvisited part
+// (see loop.release). So a subscriber that held the channel throughout gets
+// every message exactly once, and one that subscribed while a message was
+// in flight may get it.
+func (l *loop) deliver(m *pubsub.Message, budget *int) bool {
+	h := &l.in.head
 	e := l.index[m.Channel]
-	if e == nil {
-		return
+	if !h.active {
+		if e == nil {
+			*budget--
+			return true
+		}
+		if *budget <= 0 {
+			return false
+		}
+		*budget--
+		l.gen++
+		h.active, h.entry, h.gen, h.now = true, e, l.gen, l.s.clock.Now()
+		e.cur = 0
+	} else if e != h.entry {
+		// Every holder left while the message was part-delivered; holders
+		// since then subscribed after it was published.
+		h.active, h.entry = false, nil
+		return true
 	}
-	now := l.s.clock.Now()
-	l.variants = l.variants[:0]
-	for _, sub := range e.subs {
+	now := h.now
+	for e.cur < len(e.subs) {
+		if *budget <= 0 {
+			return false
+		}
+		*budget--
+		sub := e.subs[e.cur]
+		e.cur++
 		target := sub
 		if m.Pub.Subscription != m.Channel {
 			// The channel only selects candidates; delivery is under the
@@ -154,34 +221,42 @@ func (l *loop) deliver(m *pubsub.Message) {
 			target.offer(m, now, true)
 		}
 	}
+	e.cur = 0
+	h.active, h.entry = false, nil
+	return true
 }
 
 // liveFrame returns the encoded frame of m for sub's extra-fields variant
 // (compressed for a permessage-deflate session), encoding it the first time
-// the variant is needed in this delivery.
+// the variant is needed for this message. The lookup is a slice index by
+// the variant id interned in sub's entry, so it costs the same with one
+// variant or 10,000.
 func (l *loop) liveFrame(sub *subscription, m *pubsub.Message, now time.Time) []byte {
-	deflate := sub.sess.dec.Deflate
-	for i := range l.variants {
-		v := &l.variants[i]
-		if v.key != sub.variant {
-			continue
+	var v *variant
+	if sub.entry != nil && sub.vid >= 0 {
+		id := int(sub.vid)
+		if id >= len(l.variants) {
+			l.variants = append(l.variants, make([]variant, id+1-len(l.variants))...)
 		}
-		if !deflate {
-			return v.frame
-		}
-		if v.zframe == nil {
-			payload := v.frame[len(v.frame)-textPayloadLen(v.frame):]
-			v.zframe = ws.AppendDeflateFrame(nil, ws.OpText, payload)
-		}
-		return v.zframe
+		v = &l.variants[id]
+	} else {
+		v = &variant{} // not in the index: encoded for itself alone
 	}
-	t := protocol.Timing{ReceivedAt: m.ReceivedAt, QueueSize: m.QueueSize, SentAt: now, PublishedAt: m.Pub.PublishedAt}
-	// A fresh buffer per message: sessions hold the frame by reference
-	// until the loop flushes (see queueOut), so it is never reused.
-	v := variant{key: sub.variant}
-	_, v.frame = encodeTextFrame(nil, func(b []byte) []byte {
-		return protocol.AppendMessage(b, sub.name, m.Pub.Data, sub.extra, t)
-	})
-	l.variants = append(l.variants, v)
-	return l.liveFrame(sub, m, now)
+	if v.gen != l.gen || v.entry != sub.entry || v.frame == nil {
+		t := protocol.Timing{ReceivedAt: m.ReceivedAt, QueueSize: m.QueueSize, SentAt: now, PublishedAt: m.Pub.PublishedAt}
+		// A fresh buffer per message: sessions hold the frame by reference
+		// until the loop flushes (see queueOut), so it is never reused.
+		_, frame := encodeTextFrame(nil, func(b []byte) []byte {
+			return protocol.AppendMessage(b, sub.name, m.Pub.Data, sub.extra, t)
+		})
+		*v = variant{gen: l.gen, entry: sub.entry, frame: frame}
+	}
+	if !sub.sess.dec.Deflate {
+		return v.frame
+	}
+	if v.zframe == nil {
+		payload := v.frame[len(v.frame)-textPayloadLen(v.frame):]
+		v.zframe = ws.AppendDeflateFrame(nil, ws.OpText, payload)
+	}
+	return v.zframe
 }

@@ -91,6 +91,10 @@ func BenchmarkFanout(b *testing.B) {
 	// The publisher runs unthrottled, so subscribers fall megabytes behind
 	// in bursts; this measures throughput, not the slow-consumer cut.
 	cfg.WS.MaxOutboundBytes = 64 << 20
+	// The publisher below does not wait for deliveries, so the loop's
+	// backlog grows with b.N; under the default bound the subscribers would
+	// be cut as slow consumers. This measures throughput, not the bound.
+	cfg.Limits.MaxLoopBacklog = 1 << 30
 	srv := e2e.StartServer(b, cfg)
 	const subs = 100
 	clients := make([]*rawSubscriber, subs)

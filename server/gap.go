@@ -26,41 +26,50 @@ func (l *loop) Gap(g *pubsub.Gap) {
 
 // cutGapped closes every session holding a gapped channel. Holding the
 // channel covers sessions receiving under another subscription through it
-// (a payload's subscription), since the channel selects them. Sessions are
-// collected first: closing one may run its close steps, which change the
-// index.
+// (a payload's subscription), since the channel selects them.
 func (l *loop) cutGapped(g *pubsub.Gap) {
+	var entries []*chanEntry
+	if g.All {
+		for name, e := range l.index {
+			if g.Covers(name) {
+				entries = append(entries, e)
+			}
+		}
+	} else {
+		for _, ch := range g.Channels {
+			if e := l.index[ch]; e != nil {
+				entries = append(entries, e)
+			}
+		}
+	}
+	if n := l.closeLosers(entries); n > 0 {
+		l.s.metrics.gapCuts.Add(int64(n))
+		l.s.log.Warn("fan-out queue overflowed: closing sessions that lost messages",
+			"sessions", n, "channels", len(g.Channels), "all_of_worker", g.All, "worker", g.Worker)
+	}
+}
+
+// closeLosers closes, 1013 behind what is already queued for them, the open
+// sessions holding any of entries: they lost messages when this node fell
+// behind (a full fan-out queue, or a loop past limits.max_loop_backlog).
+// Sessions are collected first, since a close may run close steps that
+// change the index. It returns how many it closed.
+func (l *loop) closeLosers(entries []*chanEntry) int {
 	var cut []*session
-	collect := func(e *chanEntry) {
+	for _, e := range entries {
 		for _, sub := range e.subs {
 			if sess := sub.sess; !sess.gone && sess.state == stOpen {
 				cut = append(cut, sess)
 			}
 		}
 	}
-	if g.All {
-		for name, e := range l.index {
-			if g.Covers(name) {
-				collect(e)
-			}
-		}
-	} else {
-		for _, ch := range g.Channels {
-			if e := l.index[ch]; e != nil {
-				collect(e)
-			}
-		}
-	}
 	n := 0
 	for _, sess := range cut {
+		// A session holding two lost channels is listed twice.
 		if sess.state == stOpen && !sess.gone {
 			sess.closeWith(closeTryAgainLater, gapCloseReason)
 			n++
 		}
 	}
-	if n > 0 {
-		l.s.metrics.gapCuts.Add(int64(n))
-		l.s.log.Warn("fan-out queue overflowed: closing sessions that lost messages",
-			"sessions", n, "channels", len(g.Channels), "all_of_worker", g.All, "worker", g.Worker)
-	}
+	return n
 }

@@ -22,6 +22,12 @@ type subscription struct {
 	variant     string           // extra values joined: subscriptions with equal values share an encoded frame
 	authzFields []protocol.Field // from the last authorizer reply
 
+	// Place in the loop's index (see chanEntry): the entry holding it, its
+	// slot in entry.subs and its interned variant id; nil, -1, -1 when out.
+	entry *chanEntry
+	slot  int32
+	vid   int32
+
 	pending bool              // provisional: subscribed at the broker, before_subscribe not done
 	held    []*pubsub.Message // messages that arrived while pending
 	ended   bool
@@ -42,7 +48,7 @@ type throttle struct {
 }
 
 func newSubscription(sess *session, svc *serviceInfo, name string, extra []protocol.Field) *subscription {
-	sub := &subscription{sess: sess, svc: svc, name: name, extra: extra}
+	sub := &subscription{sess: sess, svc: svc, name: name, extra: extra, slot: -1, vid: -1}
 	for _, f := range extra {
 		sub.variant += f.Name + "\x00" + string(f.Value) + "\x00"
 	}
