@@ -8,9 +8,11 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -369,4 +371,48 @@ func Tick(t testing.TB, srv *server.Server, c *FakeClock, d time.Duration) {
 		case <-time.After(time.Millisecond): // polling the pool, which has no event to await
 		}
 	}
+}
+
+// ServeMetrics configures /metrics on a free loopback port and returns a
+// scraper of it: name{labels} → value, from the Prometheus text format.
+func ServeMetrics(t testing.TB, cfg *config.Config) func() map[string]float64 {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	_ = ln.Close()
+	cfg.Metrics.Prometheus = &config.Prometheus{Host: "127.0.0.1", Port: port}
+	return func() map[string]float64 {
+		t.Helper()
+		return ScrapeMetrics(t, port)
+	}
+}
+
+// ScrapeMetrics reads the Prometheus metrics served on a loopback port.
+func ScrapeMetrics(t testing.TB, port int) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/metrics")
+	if err != nil {
+		t.Fatalf("metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("metrics: %v", err)
+	}
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if i < 0 || err != nil {
+			t.Fatalf("metrics line %q", line)
+		}
+		out[line[:i]] = v
+	}
+	return out
 }

@@ -1,13 +1,11 @@
 package edge
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -162,8 +160,8 @@ func TestInboundFloodIsCut(t *testing.T) {
 	if !strings.Contains(logs.String(), "too much unread input") {
 		t.Fatalf("no log line for the cut; log:\n%s", logs.String())
 	}
-	if got := scrape(t, metricsPort)[`mako_cuts_total{cause="inbound"}`]; got != "1" {
-		t.Fatalf(`mako_cuts_total{cause="inbound"} = %q, want 1`, got)
+	if got := e2e.ScrapeMetrics(t, metricsPort)[`mako_cuts_total{cause="inbound"}`]; got != 1 {
+		t.Fatalf(`mako_cuts_total{cause="inbound"} = %v, want 1`, got)
 	}
 }
 
@@ -183,28 +181,6 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
-}
-
-// scrape reads the Prometheus metrics on port into name{labels} → value.
-func scrape(t testing.TB, port int) map[string]string {
-	t.Helper()
-	resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/metrics")
-	if err != nil {
-		t.Fatalf("metrics: %v", err)
-	}
-	defer resp.Body.Close()
-	out := map[string]string{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "#") {
-			continue
-		}
-		if i := strings.LastIndexByte(line, ' '); i > 0 {
-			out[line[:i]] = line[i+1:]
-		}
-	}
-	return out
 }
 
 // While reading is paused for the client's own queued events, its pong may

@@ -4,10 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -100,34 +97,6 @@ func subscribeRaw(t *testing.T, srv *server.Server, name string) *rawConn {
 	return rc
 }
 
-// withMetrics serves /metrics on a free port and returns a scraper of it.
-func withMetrics(t *testing.T, c *cfgT) func() map[string]float64 {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	_ = ln.Close()
-	c.Metrics.Prometheus = &config.Prometheus{Host: "127.0.0.1", Port: port}
-	return func() map[string]float64 {
-		t.Helper()
-		r := get(t, "http://127.0.0.1:"+strconv.Itoa(port)+"/metrics")
-		out := map[string]float64{}
-		for _, line := range strings.Split(r.raw, "\n") {
-			if line == "" || line[0] == '#' {
-				continue
-			}
-			i := strings.LastIndexByte(line, ' ')
-			v, err := strconv.ParseFloat(line[i+1:], 64)
-			if err != nil {
-				t.Fatalf("metrics line %q", line)
-			}
-			out[line[:i]] = v
-		}
-		return out
-	}
-}
-
 func openDemo(c *cfgT) {
 	no := false
 	c.Services["demo"] = &config.Service{RequireAuthentication: &no}
@@ -145,7 +114,7 @@ func TestFanoutGapClosesHolders(t *testing.T) {
 	srv := startServer(t, func(c *cfgT) {
 		openDemo(c)
 		c.Limits.MaxFanoutQueueBytes = maxBytes
-		scrape = withMetrics(t, c)
+		scrape = e2e.ServeMetrics(t, c)
 	}, func(o *server.Options) { o.Broker = rb })
 	h := srv.Hub()
 	block := "demo.block"
@@ -267,7 +236,7 @@ func TestKeyStateBounded(t *testing.T) {
 			var scrape func() map[string]float64
 			srv := startServer(t, func(c *cfgT) {
 				openDemo(c)
-				scrape = withMetrics(t, c)
+				scrape = e2e.ServeMetrics(t, c)
 				c.Limits.MaxThrottleKeys, c.Limits.MaxOrderKeys = tt.maxKeys, tt.maxKeys
 			}, oneLoop, func(o *server.Options) { o.Clock, o.ManualTimers = clock, true })
 			rc := subscribeRaw(t, srv, "demo.keys")

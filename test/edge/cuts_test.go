@@ -129,8 +129,8 @@ func TestSlowConsumerCutFreesSocket(t *testing.T) {
 	}
 	took := awaitFreed(t, slow)
 	t.Logf("server socket freed %v after the cut was seen", took)
-	if got := scrape(t, metricsPort)[`mako_cuts_total{cause="slow_consumer"}`]; got != "1" {
-		t.Fatalf(`mako_cuts_total{cause="slow_consumer"} = %q, want 1`, got)
+	if got := e2e.ScrapeMetrics(t, metricsPort)[`mako_cuts_total{cause="slow_consumer"}`]; got != 1 {
+		t.Fatalf(`mako_cuts_total{cause="slow_consumer"} = %v, want 1`, got)
 	}
 	// The client, reading at last, finds what it had received, then the reset.
 	for {
@@ -267,8 +267,8 @@ func TestCloseTimeoutAborts(t *testing.T) {
 	e2e.Tick(t, b.srv, b.clock, 5*time.Second) // ws.close_timeout
 	took := awaitFreed(t, b.slow)
 	t.Logf("server socket freed %v after the close timeout", took)
-	if got := scrape(t, b.metricsPort)["mako_close_timeouts_total"]; got != "1" {
-		t.Fatalf("mako_close_timeouts_total = %q, want 1", got)
+	if got := e2e.ScrapeMetrics(t, b.metricsPort)["mako_close_timeouts_total"]; got != 1 {
+		t.Fatalf("mako_close_timeouts_total = %v, want 1", got)
 	}
 }
 
