@@ -277,7 +277,7 @@ func runChaos(t *testing.T, policy string) {
 		URL: "redis://" + rs.Addr() + "/0", Host: "localhost", Port: 6379,
 		PingInterval: 0.2, PingTimeout: 0.2,
 		OnLoss: policy, DrainWindow: 5,
-		// LossGrace: 5, // the outage below is shorter: nobody is drained
+		LossGrace: 5, // the outage below is shorter: nobody is drained
 	}
 	cfg.HTTP.Tries = 3
 	cfg.HTTP.Wait = 0.01
