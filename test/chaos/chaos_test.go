@@ -285,6 +285,7 @@ func runChaos(t *testing.T, policy string) {
 	cfg.WS.MaxOutboundBytes = 128 << 10
 	no := false
 	cfg.Services["chaos"] = &config.Service{RequireAuthentication: &no, Authorizer: authz.URL + "/authorize"}
+	scrape := e2e.ServeMetrics(t, cfg)
 	srv := e2e.StartServer(t, cfg)
 
 	p := &publisher{rs: rs}
@@ -410,10 +411,26 @@ func runChaos(t *testing.T, policy string) {
 		t.Fatalf("delivered %d of %d expected", delivered, expected)
 	}
 
-	// (c) only the slow consumer was cut: its socket ends.
+	// (c) only the slow consumer was cut: its socket ends, and it is the
+	// one cut the server counted; nobody lost messages to an overload.
 	_ = slow.SetReadDeadline(time.Now().Add(e2e.Timeout))
 	if _, err := io.Copy(io.Discard, slow); err != nil && isTimeout(err) {
 		t.Fatalf("the slow consumer was not cut: %v", err)
+	}
+	m := scrape()
+	for name, want := range map[string]float64{
+		`mako_cuts_total{cause="slow_consumer"}`: 1,
+		`mako_cuts_total{cause="inbound"}`:       0,
+		"mako_loop_backlog_cuts_total":           0,
+		"mako_gap_cuts_total":                    0,
+		"mako_redis_drain_closed_total":          0,
+	} {
+		if got, ok := m[name]; !ok || got != want {
+			t.Errorf("%s = %v (present %v), want %v", name, got, ok, want)
+		}
+	}
+	if m["mako_redis_gaps_total"] < 1 {
+		t.Errorf("mako_redis_gaps_total = %v: the Redis crash was not counted", m["mako_redis_gaps_total"])
 	}
 }
 
