@@ -100,7 +100,8 @@ func tail(args []string, stdout, stderr io.Writer) int {
 
 type multiFlag []string
 
-func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) String() string { return strings.Join(*m, ",") }
+
 // Set takes NAME=JSON; a missing name or a value that is not JSON is
 // refused (quote a string: -field 'org="acme"').
 func (m *multiFlag) Set(v string) error {
