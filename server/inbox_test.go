@@ -191,6 +191,10 @@ func TestLoopServesSocketsBetweenChunks(t *testing.T) {
 	}
 	client := subs[n-1]
 	eventually(t, "the loop's wake socket", func() bool { return srv.LoopWakeReady(0) })
+	// The wake socket is a gnet connection of the loop but no session.
+	if st, err := srv.Stats(context.Background()); err != nil || st.Connections != n || st.Sessions != n {
+		t.Fatalf("stats %+v (%v): want %d connections and sessions", st, err, n)
+	}
 	srv.SetLoopBudget(8)
 
 	started, release := make(chan struct{}), make(chan struct{})
