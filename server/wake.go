@@ -11,6 +11,12 @@ package server
 // flush. A byte written to a socket gnet polls for the loop instead makes
 // the next chunk one more readiness event of the next epoll_wait, served in
 // turn with the sockets that became readable meanwhile.
+//
+// The first drain of an idle inbox is still posted with Execute, from any
+// goroutine: it runs after the sockets of the current epoll pass anyway,
+// and an eventfd wake (gnet's) measured ~0.6 µs against ~1.7 µs for a
+// write and read on the socket pair, paid per idle-to-busy transition,
+// where the pair's cost is paid per chunk of at most chunkBudget.
 
 import (
 	"context"
