@@ -296,7 +296,9 @@ func runChaos(t *testing.T, policy string) {
 	srv := e2e.StartServer(t, cfg)
 
 	p := &publisher{rs: rs}
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
+	// Bounds a hang, not the run (about 10 s per policy on an idle 2-core
+	// machine).
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Second)
 	defer cancel()
 
 	cs := make([]*client, clients)
