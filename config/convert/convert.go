@@ -148,7 +148,9 @@ type converter struct {
 	warns, errs              []string
 }
 
-func (c *converter) warn(format string, a ...any) { c.warns = append(c.warns, fmt.Sprintf(format, a...)) }
+func (c *converter) warn(format string, a ...any) {
+	c.warns = append(c.warns, fmt.Sprintf(format, a...))
+}
 func (c *converter) fail(format string, a ...any) { c.errs = append(c.errs, fmt.Sprintf(format, a...)) }
 
 // setting is one SocketShark value: where it is (NAME or NAME["key"]...),
