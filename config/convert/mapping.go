@@ -251,6 +251,11 @@ func (c *converter) http() mapping {
 			headers = []string{}
 		}
 		m.add("rate_limit_reset_header_names", strList(headers), src.comment())
+		if len(headers) == 0 {
+			// mako, like SocketShark, falls back to the single name
+			// when the list is empty: an empty name reads no header.
+			m.add("rate_limit_reset_header_name", str(""), one.comment())
+		}
 	}
 	all, _ := c.get("HTTP")
 	c.extraKeys(all, "ssl_cafile", "timeout", "tries", "wait", "rate_limit_reset_header_name", "rate_limit_reset_header_names")
