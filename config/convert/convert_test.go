@@ -258,7 +258,7 @@ func TestMapping(t *testing.T) {
 		{"WS_PORT string", `{"WS_PORT": "9101"}`, func(c *config.Config) any { return c.WS.Port }, 9101},
 		{"WS_PORT string blanks", `{"WS_PORT": " 9102 "}`, func(c *config.Config) any { return c.WS.Port }, 9102},
 		{"WS_HOST empty = every interface", `{"WS_HOST": ""}`, func(c *config.Config) any { return c.WS.Host }, ""},
-		{"WS_HOST None = every interface", `{"WS_HOST": null}`, func(c *config.Config) any { return c.WS.Host }, "127.0.0.1"},
+		{"WS_HOST None = every interface", `{"WS_HOST": null}`, func(c *config.Config) any { return c.WS.Host }, ""},
 		{"WS_PING partial keeps timeout", `{"WS_PING": {"interval": 5}}`, func(c *config.Config) any { return c.WS.Ping }, config.Ping{Interval: 5, Timeout: 15}},
 		{"WS_PING None disables", `{"WS_PING": {"interval": null}}`, func(c *config.Config) any { return c.WS.Ping.Interval }, config.Seconds(0)},
 		{"WS_SSL empty is no TLS", `{"WS_SSL": {}}`, func(c *config.Config) any { return c.WS.TLS }, config.TLS{}},

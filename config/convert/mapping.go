@@ -143,7 +143,12 @@ func (c *converter) build() {
 
 	ws := newMapping()
 	s, ok := c.get("WS_HOST")
-	put(ws, "host", s, ok, c.text)
+	if ok && s.v == nil {
+		// asyncio binds every interface for host None, as mako does for "".
+		ws.add("host", str(""), s.comment()+" = None")
+	} else {
+		put(ws, "host", s, ok, c.text)
+	}
 	s, ok = c.get("WS_PORT")
 	put(ws, "port", s, ok, c.port)
 	if s, _ := c.get("WS_SSL"); truthy(s.v) {
