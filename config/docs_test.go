@@ -34,7 +34,7 @@ func docKeys(t reflect.Type, prefix string, out *[]string) {
 }
 
 var (
-	rowRE  = regexp.MustCompile("^\\| ([^|]+) \\| ([^|]+) \\|")
+	rowRE  = regexp.MustCompile(`^\| ([^|]+) \| ([^|]+) \|`)
 	tickRE = regexp.MustCompile("`([^`]*)`")
 	keyRE  = regexp.MustCompile(`^[a-z_]+(\.[a-z_]+)*$`)
 )
