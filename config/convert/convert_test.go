@@ -411,3 +411,19 @@ func TestDefaultsMatchMako(t *testing.T) {
 		t.Errorf("SocketShark's defaults differ from mako's:\n%+v\n%+v", c, m)
 	}
 }
+
+// TestLoadChattyModule: what the module prints does not corrupt the dump,
+// and a value JSON cannot carry reaches Convert as its repr.
+func TestLoadChattyModule(t *testing.T) {
+	s, err := Load(context.Background(), python(t), "testdata/chatty.py")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, ok := s["WS_PORT"]; !ok || py(p) != "9200" {
+		t.Errorf("WS_PORT = %v", p)
+	}
+	_, err = Convert(s)
+	if err == nil || !strings.Contains(err.Error(), `WS_PING["interval"] = inf: must be a number of seconds`) {
+		t.Errorf("Convert: %v", err)
+	}
+}

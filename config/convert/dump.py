@@ -66,7 +66,12 @@ def main():
     spec = importlib.util.spec_from_file_location(name, path, loader=loader)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    spec.loader.exec_module(module)
+    # What the module prints must not mix with the JSON.
+    out, sys.stdout = sys.stdout, sys.stderr
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.stdout = out
     settings = {k: plain(getattr(module, k)) for k in dir(module) if k.isupper()}
     json.dump(settings, sys.stdout)
 
