@@ -121,6 +121,11 @@ func normalizeSocketShark(cfg *Config, root *yaml.Node) *Error {
 			return &Error{Path: "http.ssl_cafile", Value: quote(h.SSLCAFile),
 				Reason: "conflicts with http.ca_file " + quote(h.CAFile) + " (ssl_cafile is SocketShark's name for it: set one)"}
 		}
+		// Checked here so that a problem names the key as written.
+		var k checker
+		if k.readable("http.ssl_cafile", h.SSLCAFile); k.err != nil {
+			return k.err
+		}
 		h.CAFile, h.SSLCAFile = h.SSLCAFile, ""
 	}
 	// SocketShark reads rate_limit_reset_header_names when it is a

@@ -99,7 +99,7 @@ func TestSocketSharkSpellingErrors(t *testing.T) {
 		{`log: {level: CRITICAL}`, `log.level: "CRITICAL": must be one of debug, info, warn, error`},
 		{`log: {level: "%(levelname)s"}`, `log.level: "%(levelname)s": must be one of`},
 		{`http: {ssl_cafile: config.go, ca_file: load.go}`, `http.ssl_cafile: "config.go": conflicts with http.ca_file "load.go"`},
-		{`http: {ssl_cafile: /nonexistent/ca.pem}`, `http.ca_file: "/nonexistent/ca.pem": cannot read`},
+		{`http: {ssl_cafile: /nonexistent/ca.pem}`, `t.yaml: http.ssl_cafile: "/nonexistent/ca.pem": cannot read`},
 		{`ws: {ssl: {cert: a, key: b}}`, `ws.ssl: unknown key (SocketShark's WS_SSL has no mako key`},
 		{`WS_PORT: 9000`, `WS_PORT: unknown key (SocketShark's WS_PORT is ws.port)`},
 		{`backend: websockets`, `backend: unknown key (SocketShark's BACKEND`},
