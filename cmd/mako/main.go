@@ -3,6 +3,7 @@
 //	mako -c PATH            run
 //	mako check -c PATH      validate the config and exit
 //	mako tail [-ticket T] ws://HOST:PORT SUBSCRIPTION
+//	mako convert-config SOCKETSHARK_CONFIG.py   print the equivalent YAML
 //	mako version
 package main
 
@@ -61,6 +62,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 0
 		case "tail":
 			return tail(args[1:], stdout, stderr)
+		case "convert-config":
+			return convertConfig(args[1:], stdout, stderr)
 		}
 	}
 	cfg, code := loadConfig(args, stderr)
