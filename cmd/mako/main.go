@@ -27,6 +27,8 @@ const usage = `usage: mako COMMAND
   mako check -c PATH        validate the config and exit (0 ok, 2 invalid)
   mako tail [-ticket T] [-field NAME=JSON] ws://HOST:PORT SUBSCRIPTION
                             connect, authenticate, subscribe, print every frame
+  mako convert-config [-python P] SOCKETSHARK_CONFIG.py
+                            print the equivalent mako YAML (needs python3)
   mako version              print the version (also --version)
   mako help                 print this (also --help, -h)
 

@@ -46,6 +46,7 @@ func TestCommands(t *testing.T) {
 		{"tail usage", []string{"tail"}, 2, "usage: mako tail"},
 		{"help", []string{"help"}, 0, "mako check -c PATH"},
 		{"--help", []string{"--help"}, 0, "mako tail"},
+		{"help lists convert-config", []string{"help"}, 0, "mako convert-config"},
 		{"-h", []string{"-h"}, 0, "mako version"},
 		{"--version", []string{"--version"}, 0, "mako "},
 		{"no arguments", nil, 2, "usage: mako COMMAND"},
