@@ -12,57 +12,80 @@ type Field struct {
 	Value json.RawMessage // valid JSON; empty is written as null
 }
 
-// Reply is a reply to a client event:
-// {"event":E,"status":S,"error":X,"subscription":N,"data":D, extra...}.
+// Reply is a reply to a client event, composed as SocketShark's
+// Event.send_ok/send_error compose it (events.py):
+// {"event":E,"status":S,"error":X, extra..., "data":D,"subscription":N}.
+// Extra fields are applied as a dict update, then data and subscription are
+// assigned, so a key present twice keeps its first place and takes the later
+// value (see compose). The table in docs/protocol.md lists every kind.
 type Reply struct {
-	Event        string // "" omits the key (the invalid-event reply has none)
-	Status       string // "ok", "error", or "" to omit (re-authorization unsubscribe push)
-	Error        string // "" omits the key unless HasError
-	HasError     bool   // emit "error" even when Error is "" (a service replied with "")
+	Event    string // "" omits the key unless HasEvent (the invalid-event reply has none)
+	HasEvent bool   // emit "event" even when Event is "" (a client event named "")
+	Status   string // "ok", "error", or "" to omit
+	Error    string // "" omits the key unless HasError or ErrorJSON
+	HasError bool   // emit "error" even when Error is ""
+	// ErrorJSON, when set, is the error value verbatim (a service's own
+	// "error", any JSON: SocketShark echoes result.get("error", default)).
+	ErrorJSON    json.RawMessage
 	Subscription string // "" omits the key
 	// Data is emitted verbatim and must be valid JSON ("null" allowed);
 	// nil or empty omits the key.
 	Data  json.RawMessage
-	Extra []Field // emitted as top-level keys, in order
+	Extra []Field // the subscription's extra fields, in config order
 }
 
-// AppendReply appends r as a JSON object. Key precedence follows
-// SocketShark's dict updates, so the output never has duplicate keys: an
-// Extra field replaces event/status/error/subscription of the same name,
-// Data wins over an Extra field named "data", and of repeated Extra names
-// the last wins.
+// AppendReply appends r as a JSON object (see Reply for keys and order).
+// It does not allocate when dst has room.
 func AppendReply(dst []byte, r *Reply) []byte {
-	dst = append(dst, '{')
-	n := 0
-	if r.Event != "" && !hasField(r.Extra, "event") {
-		dst = appendKey(dst, &n, `"event":`)
-		dst = AppendJSONString(dst, r.Event)
+	var base [3]slot
+	nb := 0
+	if r.Event != "" || r.HasEvent {
+		base[nb] = strSlot("event", r.Event)
+		nb++
 	}
-	if r.Status != "" && !hasField(r.Extra, "status") {
-		dst = appendKey(dst, &n, `"status":`)
-		dst = AppendJSONString(dst, r.Status)
+	if r.Status != "" {
+		base[nb] = strSlot("status", r.Status)
+		nb++
 	}
-	if (r.Error != "" || r.HasError) && !hasField(r.Extra, "error") {
-		dst = appendKey(dst, &n, `"error":`)
-		dst = AppendJSONString(dst, r.Error)
+	switch {
+	case len(r.ErrorJSON) > 0:
+		base[nb] = rawSlot("error", r.ErrorJSON)
+		nb++
+	case r.Error != "" || r.HasError:
+		base[nb] = strSlot("error", r.Error)
+		nb++
 	}
-	if r.Subscription != "" && !hasField(r.Extra, "subscription") {
-		dst = appendKey(dst, &n, `"subscription":`)
-		dst = AppendJSONString(dst, r.Subscription)
+	var tail [2]slot
+	nt := 0
+	if len(r.Data) > 0 {
+		tail[nt] = rawSlot("data", r.Data)
+		nt++
 	}
-	hasData := len(r.Data) > 0
-	if hasData {
-		dst = appendKey(dst, &n, `"data":`)
-		dst = append(dst, r.Data...)
+	if r.Subscription != "" {
+		tail[nt] = strSlot("subscription", r.Subscription)
+		nt++
 	}
-	for i := range r.Extra {
-		f := &r.Extra[i]
-		if (hasData && f.Name == "data") || hasField(r.Extra[i+1:], f.Name) {
-			continue
-		}
-		dst = appendField(dst, &n, f)
+	return compose(dst, base[:nb], r.Extra, tail[:nt])
+}
+
+// AppendUnsubscribe appends the unsubscribe pushed when re-authorization
+// ends a subscription, composed as SocketShark's Session.send_unsubscribe:
+// {"event":"unsubscribe","subscription":sub,"data":D,"error":X, extra...}.
+// data (before_unsubscribe's data) and errJSON (the failed callback's
+// error, any JSON) are left out when nil; extra fields then update the
+// object. It does not allocate when dst has room.
+func AppendUnsubscribe(dst []byte, sub string, data, errJSON json.RawMessage, extra []Field) []byte {
+	base := [4]slot{strSlot("event", "unsubscribe"), strSlot("subscription", sub)}
+	nb := 2
+	if len(data) > 0 {
+		base[nb] = rawSlot("data", data)
+		nb++
 	}
-	return append(dst, '}')
+	if len(errJSON) > 0 {
+		base[nb] = rawSlot("error", errJSON)
+		nb++
+	}
+	return compose(dst, base[:nb], extra, nil)
 }
 
 // AppendPong appends {"event":"pong","data":D}: D is the ping's data cut to
@@ -112,35 +135,4 @@ func runePrefixString(s string, n int) int {
 		n--
 	}
 	return len(s)
-}
-
-func hasField(fs []Field, name string) bool {
-	for i := range fs {
-		if fs[i].Name == name {
-			return true
-		}
-	}
-	return false
-}
-
-// appendKey writes a separator when needed and the pre-quoted key.
-func appendKey(dst []byte, n *int, quotedKey string) []byte {
-	if *n > 0 {
-		dst = append(dst, ',')
-	}
-	*n++
-	return append(dst, quotedKey...)
-}
-
-func appendField(dst []byte, n *int, f *Field) []byte {
-	if *n > 0 {
-		dst = append(dst, ',')
-	}
-	*n++
-	dst = AppendJSONString(dst, f.Name)
-	dst = append(dst, ':')
-	if len(f.Value) == 0 {
-		return append(dst, "null"...)
-	}
-	return append(dst, f.Value...)
 }
