@@ -18,15 +18,17 @@ import (
 type valueKind uint8
 
 const (
-	vString valueKind = iota // s, JSON-escaped
-	vRaw                     // raw, verbatim; empty is null
-	vTime                    // t, as AppendTime
-	vInt                     // n
+	vString    valueKind = iota // s, JSON-escaped
+	vRaw                        // raw, verbatim; empty is null
+	vTime                       // t, as AppendTime
+	vInt                        // n
+	vPublished                  // raw (a JSON string) as AppendISOFormat, else t as AppendTime
 )
 
 // slot is one key of the object being composed.
 type slot struct {
 	name string
+	key  string // the quoted key and colon, when known in advance
 	kind valueKind
 	s    string
 	raw  json.RawMessage
@@ -121,18 +123,46 @@ func appendRaw(dst []byte, n *int, name string, v json.RawMessage) []byte {
 }
 
 func appendSlot(dst []byte, n *int, name string, s *slot) []byte {
+	if s.key != "" && s.name == name {
+		if *n > 0 {
+			dst = append(dst, ',')
+		}
+		*n++
+		dst = append(dst, s.key...)
+		return appendValue(dst, s)
+	}
+	dst = appendName(dst, n, name)
+	return appendValue(dst, s)
+}
+
+// appendValue appends a slot's value.
+func appendValue(dst []byte, s *slot) []byte {
 	switch s.kind {
 	case vString:
-		dst = appendName(dst, n, name)
 		return AppendJSONString(dst, s.s)
 	case vTime:
-		dst = appendName(dst, n, name)
 		dst = append(dst, '"')
 		dst = AppendTime(dst, s.t)
 		return append(dst, '"')
+	case vPublished:
+		dst = append(dst, '"')
+		if isPlainString(s.raw) {
+			// A non-escaping conversion of a short string: no allocation.
+			if out, ok := AppendISOFormat(dst, string(s.raw[1:len(s.raw)-1])); ok {
+				return append(out, '"')
+			}
+		} else if str, ok := unquote(s.raw); ok {
+			if out, ok := AppendISOFormat(dst, str); ok {
+				return append(out, '"')
+			}
+		}
+		dst = AppendTime(dst, s.t)
+		return append(dst, '"')
 	case vInt:
-		dst = appendName(dst, n, name)
 		return strconv.AppendInt(dst, int64(s.n), 10)
 	}
-	return appendRaw(dst, n, name, s.raw)
+	if len(s.raw) == 0 {
+		return append(dst, "null"...)
+	}
+	return append(dst, s.raw...)
 }

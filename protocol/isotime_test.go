@@ -12,11 +12,11 @@ func TestAppendTime(t *testing.T) {
 		want string
 	}{
 		{time.Date(2026, 11, 25, 8, 24, 12, 123456789, time.UTC), "2026-11-25T08:24:12.123456+00:00"},
-		{time.Date(2026, 11, 25, 8, 24, 12, 0, time.UTC), "2026-11-25T08:24:12.000000+00:00"},
-		{time.Date(2026, 1, 2, 3, 4, 5, 999, time.UTC), "2026-01-02T03:04:05.000000+00:00"},
+		{time.Date(2026, 11, 25, 8, 24, 12, 0, time.UTC), "2026-11-25T08:24:12+00:00"}, // Python leaves out a zero fraction
+		{time.Date(2026, 1, 2, 3, 4, 5, 999, time.UTC), "2026-01-02T03:04:05+00:00"},
 		{time.Date(2026, 11, 25, 10, 24, 12, 1000, east), "2026-11-25T08:24:12.000001+00:00"},
-		{time.Date(2027, 1, 1, 1, 0, 0, 0, east), "2026-12-31T23:00:00.000000+00:00"},
-		{time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), "0001-01-01T00:00:00.000000+00:00"},
+		{time.Date(2027, 1, 1, 1, 0, 0, 0, east), "2026-12-31T23:00:00+00:00"},
+		{time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), "0001-01-01T00:00:00+00:00"},
 		{time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC), "9999-12-31T23:59:59.999999+00:00"},
 	}
 	for _, tt := range tests {
@@ -87,5 +87,34 @@ func TestParseISOTime(t *testing.T) {
 		if ok != tt.ok || !got.Equal(tt.want) {
 			t.Errorf("ParseISOTime(%q) = (%v, %v), want (%v, %v)", tt.in, got, ok, tt.want, tt.ok)
 		}
+	}
+}
+
+// TestAppendISOFormat: the output of Python's
+// datetime.fromisoformat(s).isoformat(), which SocketShark sends as
+// published_at.
+func TestAppendISOFormat(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"2026-11-25T08:24:12.123456+00:00", "2026-11-25T08:24:12.123456+00:00"},
+		{"2026-11-25T08:24:12Z", "2026-11-25T08:24:12+00:00"},
+		{"2026-11-25T08:24:12.000000-00:00", "2026-11-25T08:24:12+00:00"},
+		{"2026-11-25T08:24:12", "2026-11-25T08:24:12"},
+		{"2026-11-25T08:24:12.5", "2026-11-25T08:24:12.500000"},
+		{"2026-11-25", "2026-11-25T00:00:00"},
+		{"20261125T082412.5+0100", "2026-11-25T08:24:12.500000+01:00"},
+		{"2026-11-25 08:24:12+05:30", "2026-11-25T08:24:12+05:30"},
+		{"2026-11-25T08:24:12-05", "2026-11-25T08:24:12-05:00"},
+		{"2026-11-25T08:24:12+00:00:30", "2026-11-25T08:24:12+00:00:30"},
+		{"2026-11-25T08:24:12-01:02:03.5", "2026-11-25T08:24:12-01:02:03.500000"},
+		{"2026-11-25T08:24:12.123456789+02:00", "2026-11-25T08:24:12.123456+02:00"},
+	}
+	for _, tt := range tests {
+		got, ok := AppendISOFormat([]byte("x"), tt.in)
+		if !ok || string(got) != "x"+tt.want {
+			t.Errorf("AppendISOFormat(%q) = %s, %v; want x%s", tt.in, got, ok, tt.want)
+		}
+	}
+	if got, ok := AppendISOFormat([]byte("x"), "yesterday"); ok || string(got) != "x" {
+		t.Errorf("AppendISOFormat(yesterday) = %s, %v", got, ok)
 	}
 }

@@ -17,6 +17,12 @@ type Timing struct {
 	QueueSize   int       // written iff ReceivedAt is set
 	SentAt      time.Time // always written
 	PublishedAt time.Time // zero omits published_at
+	// PublishedAtJSON is the publisher's published_at value as sent (a
+	// JSON string). When set, published_at is written as SocketShark
+	// writes it, Python's isoformat() of the parsed value (the publisher's
+	// own offset, none for a naive time, no fraction when it is zero);
+	// otherwise PublishedAt is written in UTC.
+	PublishedAtJSON json.RawMessage
 }
 
 // AppendMessage appends a pushed message, composed as SocketShark's
@@ -34,14 +40,14 @@ func AppendMessage(dst []byte, sub string, data json.RawMessage, extra []Field, 
 	base[2] = rawSlot("data", data)
 	nb := 3
 	if !t.PublishedAt.IsZero() {
-		base[nb] = slot{name: "published_at", kind: vTime, t: t.PublishedAt}
+		base[nb] = slot{name: "published_at", key: `"published_at":`, kind: vPublished, t: t.PublishedAt, raw: t.PublishedAtJSON}
 		nb++
 	}
 	if !t.ReceivedAt.IsZero() {
-		base[nb] = slot{name: "received_at", kind: vTime, t: t.ReceivedAt}
-		base[nb+1] = slot{name: "queue_size", kind: vInt, n: t.QueueSize}
+		base[nb] = slot{name: "received_at", key: `"received_at":`, kind: vTime, t: t.ReceivedAt}
+		base[nb+1] = slot{name: "queue_size", key: `"queue_size":`, kind: vInt, n: t.QueueSize}
 		nb += 2
 	}
-	tail := [1]slot{{name: "sent_at", kind: vTime, t: t.SentAt}}
+	tail := [1]slot{{name: "sent_at", key: `"sent_at":`, kind: vTime, t: t.SentAt}}
 	return compose(dst, base[:nb], extra, tail[:])
 }

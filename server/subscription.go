@@ -137,7 +137,7 @@ func (sub *subscription) offer(m *pubsub.Message, now time.Time, live bool) {
 	}
 	// Replayed after the ok: SocketShark passes no receive time, but
 	// on_service_event still reads published_at.
-	sub.sendLate(m, protocol.Timing{SentAt: now, PublishedAt: m.Pub.PublishedAt})
+	sub.sendLate(m, protocol.Timing{SentAt: now, PublishedAt: m.Pub.PublishedAt, PublishedAtJSON: m.Pub.Fields["published_at"]})
 }
 
 // hold keeps a message that arrived in the provisional window, bounded by
