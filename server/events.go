@@ -136,12 +136,14 @@ func (sess *session) auth(ev *protocol.ClientEvent) {
 		sess.fail("auth", "", nil, protocol.ErrAuthMethodUnsupported, nil)
 		return
 	}
-	ticket, _, isString := ev.String("ticket")
-	if !isString || ticket == "" {
+	// SocketShark posts any ticket Python finds true (a number, a list...)
+	// as the client sent it, and refuses only a missing or false one.
+	ticket, ok := ev.Raw("ticket")
+	if !ok || truthy(ticket) == nil {
 		sess.fail("auth", "", nil, protocol.ErrMustSpecifyTicket, nil)
 		return
 	}
-	body := appendObject(nil, []protocol.Field{{Name: "ticket", Value: protocol.AppendJSONString(nil, ticket)}})
+	body := appendObject(nil, []protocol.Field{{Name: "ticket", Value: ticket}})
 	sess.callEvent("auth", tc.ValidationURL, body, func(res service.Result) {
 		if !res.OK {
 			sess.failWith("auth", "", nil, errorValue(res, protocol.ErrAuthFailed), nil)
@@ -361,18 +363,20 @@ func (sess *session) revoke(sub *subscription, failed service.Result, def string
 		errJSON = nil // send_unsubscribe writes error only when not None
 	}
 	sess.endSub(sub)
-	sub.unsubscribeCallbacks(func(before service.Result) {
+	var data json.RawMessage
+	// As self_unsubscribe: before_unsubscribe, on_unsubscribe, then the push.
+	sub.unsubscribeCallbacks(func(before service.Result) { data = dataOf(before) }, func() {
 		// A server-initiated push, not a reply to a client event: not counted.
-		if sess.state != stOpen {
-			return
+		if sess.state == stOpen {
+			l := sess.l
+			var frame []byte
+			l.scratch, frame = encodeTextFrame(l.scratch[:0], func(b []byte) []byte {
+				return protocol.AppendUnsubscribe(b, sub.name, data, errJSON, sub.extra)
+			})
+			sess.writeText(frame)
 		}
-		l := sess.l
-		var frame []byte
-		l.scratch, frame = encodeTextFrame(l.scratch[:0], func(b []byte) []byte {
-			return protocol.AppendUnsubscribe(b, sub.name, dataOf(before), errJSON, sub.extra)
-		})
-		sess.writeText(frame)
-	}, sess.finish)
+		sess.finish()
+	})
 }
 
 func hasFieldNamed(fs []protocol.Field, name string) bool {

@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"math"
 	"strings"
@@ -238,12 +239,31 @@ func composeRows() []composeRow {
 			name: "unsubscribe pushed by a failed re-authorization: data, error, extra fields last",
 			mod: func(f *fixture) {
 				renewing(f)
+				f.cfg.Services["free"] = &config.Service{RequireAuthentication: boolp(false)}
 				f.svc.ReplyFunc("/authorizer", sequence(`{"status":"ok"}`, `{"status":"error","error":"Gone.","data":{"x":1}}`))
 				f.svc.Reply("/before_unsubscribe", `{"status":"error","error":"ignored","data":{"bye":1}}`)
 			},
 			frame: func(t *testing.T, f *fixture) []byte {
 				c := subscribedRaw(t, f)
-				e2e.Tick(t, f.srv, f.clock, 10*renewalPeriod)
+				checkKeys(t, rawRoundtrip(c, `{"event":"subscribe","subscription":"free.x"}`), "event status subscription")
+				g := newGate(t)
+				f.svc.ReplyFunc("/on_unsubscribe", func(e2e.Call) (int, string) { g.wait(); return 200, `{"status":"ok"}` })
+				// Not e2e.Tick: it would wait for the held call.
+				f.clock.Advance(10 * renewalPeriod)
+				ctx, cancel := context.WithTimeout(context.Background(), e2e.Timeout)
+				defer cancel()
+				if err := f.srv.RunTimers(ctx); err != nil {
+					t.Fatal(err)
+				}
+				// As self_unsubscribe: the push follows on_unsubscribe. A
+				// message published while on_unsubscribe is held arrives
+				// first (a push written before the call would precede it).
+				g.waitEntered(t)
+				f.publish(`{"subscription":"free.x","data":"marker"}`)
+				if m := c.Recv(); m["data"] != "marker" {
+					t.Fatalf("got %v before on_unsubscribe returned", m)
+				}
+				g.open()
 				return c.RecvRaw()
 			},
 			keys:   "event subscription data error org team",
