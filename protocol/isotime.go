@@ -215,7 +215,9 @@ func parseClock(s string) (h, m, sec, us int, ok bool) {
 		return 0, 0, 0, 0, false
 	}
 	if pos < len(s) {
-		if n < 3 || (s[pos] != '.' && s[pos] != ',') {
+		// Python (3.11+) takes a fraction after any component: "08:24.5"
+		// is 08:24:00.5.
+		if s[pos] != '.' && s[pos] != ',' {
 			return 0, 0, 0, 0, false
 		}
 		frac := s[pos+1:]

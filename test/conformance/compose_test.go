@@ -198,6 +198,20 @@ func composeRows() []composeRow {
 			values: `{"event":"subscribe","status":"ok","org":"o","team":"t","subscription":"books.b1"}`,
 		},
 		{
+			name: "subscribe ok dropped by a check on the before_subscribe reply: no reply (the next frame is the pong)",
+			mod: func(f *fixture) {
+				f.cfg.Services["books"].FilterFields = []string{"user_id"}
+				f.svc.Reply("/before_subscribe", `{"status":"ok","data":1,"user_id":"someone else"}`)
+			},
+			frame: func(t *testing.T, f *fixture) []byte {
+				c := f.authed()
+				c.Send(subFrame)
+				return rawRoundtrip(c, `{"event":"ping","data":"after"}`)
+			},
+			keys:   "event data",
+			values: `{"event":"pong","data":"after"}`,
+		},
+		{
 			name: "message ok with data",
 			mod:  func(f *fixture) { f.svc.Reply("/on_message", `{"status":"ok","data":{"r":1}}`) },
 			frame: func(t *testing.T, f *fixture) []byte {
