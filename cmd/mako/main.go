@@ -20,6 +20,18 @@ import (
 	"mako/server"
 )
 
+const usage = `usage: mako COMMAND
+
+  mako -c PATH              run with the config at PATH (YAML; JSON works too)
+  mako check -c PATH        validate the config and exit (0 ok, 2 invalid)
+  mako tail [-ticket T] [-field NAME=JSON] ws://HOST:PORT SUBSCRIPTION
+                            connect, authenticate, subscribe, print every frame
+  mako version              print the version (also --version)
+  mako help                 print this (also --help, -h)
+
+Configuration reference: docs/config.md; example: deploy/mako.example.yaml.
+`
+
 // version is set at build time (-ldflags "-X main.version=…").
 var version = "dev"
 
@@ -28,9 +40,16 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
 	if len(args) > 0 {
 		switch args[0] {
-		case "version":
+		case "help", "-h", "-help", "--help":
+			fmt.Fprint(stdout, usage)
+			return 0
+		case "version", "-version", "--version":
 			fmt.Fprintln(stdout, "mako", version)
 			return 0
 		case "check":
