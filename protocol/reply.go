@@ -90,49 +90,83 @@ func AppendUnsubscribe(dst []byte, sub string, data, errJSON json.RawMessage, ex
 
 // AppendPong appends {"event":"pong","data":D}: D is the ping's data cut to
 // 128 code points (Python's s[:128]) when it is a JSON string, else null.
+// The string is cut in its JSON text, so escapes pass through as sent: an
+// escape is one code point, a surrogate pair escape ("\ud83d\ude00") one
+// too, as json.loads joins it, and a lone surrogate escape stays itself
+// (Python keeps it and json.dumps writes it back as the same escape).
 func AppendPong(dst []byte, data json.RawMessage, present bool) []byte {
 	dst = append(dst, `{"event":"pong","data":`...)
-	switch {
-	case !present || len(data) == 0 || data[0] != '"':
+	if !present || len(data) < 2 || data[0] != '"' || data[len(data)-1] != '"' {
 		dst = append(dst, "null"...)
-	case isPlainString(data):
-		body := data[1 : len(data)-1]
-		dst = append(dst, '"')
-		dst = append(dst, body[:runePrefix(body, maxPongData)]...)
-		dst = append(dst, '"')
-	default:
-		s, ok := unquote(data)
-		if !ok {
-			dst = append(dst, "null"...)
-			break
-		}
-		dst = AppendJSONString(dst, s[:runePrefixString(s, maxPongData)])
+		return append(dst, '}')
 	}
-	return append(dst, '}')
+	body := data[1 : len(data)-1]
+	cut, ok := jsonStringPrefix(body, maxPongData)
+	if !ok {
+		dst = append(dst, "null"...)
+		return append(dst, '}')
+	}
+	dst = append(dst, '"')
+	dst = append(dst, body[:cut]...)
+	dst = append(dst, '"', '}')
+	return dst
+}
+
+// jsonStringPrefix returns the byte length of the first n code points of
+// the body of a JSON string, counted as Python's json.loads decodes it;
+// ok is false when body is not a valid JSON string body.
+func jsonStringPrefix(body []byte, n int) (int, bool) {
+	i := 0
+	for ; n > 0 && i < len(body); n-- {
+		c := body[i]
+		switch {
+		case c == '\\':
+			if i+1 >= len(body) {
+				return 0, false
+			}
+			if body[i+1] != 'u' {
+				i += 2
+				continue
+			}
+			r, ok := pongHex4(body, i+2)
+			if !ok {
+				return 0, false
+			}
+			i += 6
+			if r >= 0xD800 && r < 0xDC00 && i+1 < len(body) && body[i] == '\\' && body[i+1] == 'u' {
+				if lo, ok := pongHex4(body, i+2); ok && lo >= 0xDC00 && lo < 0xE000 {
+					i += 6 // a pair: one code point
+				}
+			}
+		case c < utf8.RuneSelf:
+			i++
+		default:
+			_, size := utf8.DecodeRune(body[i:])
+			i += size
+		}
+	}
+	return i, true
+}
+
+// pongHex4 reads the four hex digits at b[i:].
+func pongHex4(b []byte, i int) (rune, bool) {
+	if i+4 > len(b) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[i : i+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
 }
 
 const maxPongData = 128
-
-// runePrefix returns the byte length of the first n code points of b.
-func runePrefix(b []byte, n int) int {
-	i := 0
-	for ; n > 0 && i < len(b); n-- {
-		if b[i] < utf8.RuneSelf {
-			i++
-			continue
-		}
-		_, size := utf8.DecodeRune(b[i:])
-		i += size
-	}
-	return i
-}
-
-func runePrefixString(s string, n int) int {
-	for i := range s {
-		if n == 0 {
-			return i
-		}
-		n--
-	}
-	return len(s)
-}

@@ -130,6 +130,8 @@ func TestAppendPong(t *testing.T) {
 		{"escapes decoded", `"a\"b\n\u00e9"`, true, strPtr("a\"b\né")},
 		{"escapes then cut", `"\n` + s128 + `"`, true, strPtr("\n" + s128[:127])},
 		{"lone surrogate", `"\ud800x"`, true, strPtr("\ufffdx")},
+		{"escapes count once", `"` + strings.Repeat(`\n`, 129) + `"`, true, strPtr(strings.Repeat("\n", 128))},
+		{"lone surrogates count once each", `"` + strings.Repeat(`\udc00`, 129) + `"`, true, strPtr(strings.Repeat("\ufffd", 128))},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -156,6 +158,23 @@ func TestAppendPong(t *testing.T) {
 				t.Fatalf("data = %q, want %q", d, *tt.want)
 			}
 		})
+	}
+}
+
+// TestAppendPongEscapesVerbatim: the ping's string is cut in its JSON text,
+// so a lone surrogate escape comes back as the same escape (Python's
+// json.dumps writes it so), not as U+FFFD.
+func TestAppendPongEscapesVerbatim(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{`"\ud800x"`, `{"event":"pong","data":"\ud800x"}`},
+		{`"a\u00e9\/\""`, `{"event":"pong","data":"a\u00e9\/\""}`},
+		{`"` + strings.Repeat("a", 127) + `\ud83d\ude00b"`, `{"event":"pong","data":"` + strings.Repeat("a", 127) + `\ud83d\ude00"}`},
+		{`"` + strings.Repeat("a", 127) + `\ud83d\u0041"`, `{"event":"pong","data":"` + strings.Repeat("a", 127) + `\ud83d"}`},
+	}
+	for _, tt := range tests {
+		if got := string(AppendPong(nil, json.RawMessage(tt.in), true)); got != tt.want {
+			t.Errorf("AppendPong(%s) = %s, want %s", tt.in, got, tt.want)
+		}
 	}
 }
 

@@ -451,3 +451,21 @@ func topKeys(raw []byte) ([]string, error) {
 	}
 	return keys, nil
 }
+
+// A ping's string comes back cut in its JSON text: a lone surrogate escape
+// stays the same escape (SocketShark's json.loads keeps it and json.dumps
+// writes it back), a surrogate pair counts as one character.
+func TestPongEscapesVerbatim(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	c := f.dial()
+	a127 := strings.Repeat("a", 127)
+	for _, tc := range []struct{ data, want string }{
+		{`"\ud800x"`, `{"event":"pong","data":"\ud800x"}`},
+		{`"` + a127 + `\ud83d\ude00b"`, `{"event":"pong","data":"` + a127 + `\ud83d\ude00"}`},
+	} {
+		if got := string(rawRoundtrip(c, `{"event":"ping","data":`+tc.data+`}`)); got != tc.want {
+			t.Fatalf("ping %s:\n got  %s\n want %s", tc.data, got, tc.want)
+		}
+	}
+}
