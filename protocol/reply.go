@@ -96,6 +96,7 @@ func AppendUnsubscribe(dst []byte, sub string, data, errJSON json.RawMessage, ex
 // (Python keeps it and json.dumps writes it back as the same escape).
 func AppendPong(dst []byte, data json.RawMessage, present bool) []byte {
 	dst = append(dst, `{"event":"pong","data":`...)
+	data = trimJSONSpace(data)
 	if !present || len(data) < 2 || data[0] != '"' || data[len(data)-1] != '"' {
 		dst = append(dst, "null"...)
 		return append(dst, '}')
@@ -170,3 +171,15 @@ func pongHex4(b []byte, i int) (rune, bool) {
 }
 
 const maxPongData = 128
+
+// trimJSONSpace drops the JSON whitespace around a raw value.
+func trimJSONSpace(b []byte) []byte {
+	isSpace := func(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+	for len(b) > 0 && isSpace(b[0]) {
+		b = b[1:]
+	}
+	for len(b) > 0 && isSpace(b[len(b)-1]) {
+		b = b[:len(b)-1]
+	}
+	return b
+}

@@ -233,3 +233,31 @@ func TestUnquote(t *testing.T) {
 		}
 	}
 }
+
+// FuzzAppendPong: for any JSON string, the pong is valid JSON whose data
+// decodes to the first 128 code points of the ping's (a lone surrogate
+// escape decodes to one U+FFFD on both sides, a pair to one code point).
+func FuzzAppendPong(f *testing.F) {
+	f.Add([]byte(`"hi"`))
+	f.Add([]byte(`"\ud800x\ud83d\ude00\n\u00e9"`))
+	f.Add([]byte(`"` + strings.Repeat(`\ud83d\ude00`, 130) + `"`))
+	f.Add([]byte(`"` + strings.Repeat(`é\"`, 130) + `"`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var s string
+		if !stdjson.Valid(in) || stdjson.Unmarshal(in, &s) != nil || len(in) == 0 || in[0] != '"' {
+			return
+		}
+		out := AppendPong(nil, json.RawMessage(in), true)
+		var m struct{ Data *string }
+		if err := stdjson.Unmarshal(out, &m); err != nil || m.Data == nil {
+			t.Fatalf("pong %s of %s: %v", out, in, err)
+		}
+		want := []rune(s)
+		if len(want) > 128 {
+			want = want[:128]
+		}
+		if *m.Data != string(want) {
+			t.Fatalf("pong of %s: data %q, want %q", in, *m.Data, string(want))
+		}
+	})
+}
