@@ -13,23 +13,25 @@ const MaxEventLength = 40
 // ClientEvent is one decoded client frame.
 type ClientEvent struct {
 	Event string
-	// Fields holds every top-level key of the frame, "event" included. The
-	// values never alias the caller's buffer (goccy decodes from its own
-	// copy), so the frame buffer may be reused once DecodeClientEvent returns.
+	// Fields holds every top-level key of the frame, "event" included (of
+	// duplicated keys the last wins). The values are the raw JSON text and
+	// never alias the caller's buffer, so the frame buffer may be reused once
+	// DecodeClientEvent returns.
 	Fields map[string]json.RawMessage
 }
 
-// DecodeClientEvent decodes a client frame. ok is false for every case
-// SocketShark answers with ErrInvalidEvent: not JSON (or not UTF-8), not an
-// object, no "event", "event" not a string, or longer than MaxEventLength.
+// DecodeClientEvent decodes a client frame as SocketShark's json.loads
+// reads it (docs/json.md). ok is false for every case SocketShark answers
+// with ErrInvalidEvent: not JSON (or not UTF-8), not an object, no "event",
+// "event" not a string, or longer than MaxEventLength code points.
 func DecodeClientEvent(b []byte) (ev ClientEvent, ok bool) {
 	// Python would never see invalid UTF-8 (its WebSocket layer rejects it),
-	// so treat it as "not JSON" rather than letting goccy accept it.
+	// so treat it as "not JSON".
 	if !utf8.Valid(b) {
 		return ClientEvent{}, false
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(b, &m); err != nil || m == nil {
+	m, kind := decodeJSONObject(b)
+	if kind != docObject {
 		return ClientEvent{}, false
 	}
 	raw, found := m["event"]
@@ -37,7 +39,7 @@ func DecodeClientEvent(b []byte) (ev ClientEvent, ok bool) {
 		return ClientEvent{}, false
 	}
 	name, isStr := unquote(raw)
-	if !isStr || utf8.RuneCountInString(name) > MaxEventLength {
+	if !isStr || RuneCount(name) > MaxEventLength {
 		return ClientEvent{}, false
 	}
 	return ClientEvent{Event: name, Fields: m}, true

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/big"
 	"strconv"
+	"unicode/utf8"
 
 	json "github.com/goccy/go-json"
 )
@@ -21,8 +22,9 @@ func JSONEqual(a, b json.RawMessage) bool {
 	}
 	// Fast paths for the usual filter_fields values: identical scalars and
 	// plain strings need no decoding.
-	if bytes.Equal(a, b) && a[0] != '{' && a[0] != '[' && a[0] != '"' {
-		return json.Valid(a)
+	if bytes.Equal(a, b) && a[0] != '{' && a[0] != '[' && a[0] != '"' && a[0] != 'N' {
+		end, ok := scanValue(a, 0, 0)
+		return ok && end == len(a)
 	}
 	if a[0] == '"' || b[0] == '"' {
 		if isPlainString(a) && isPlainString(b) {
@@ -43,19 +45,73 @@ func JSONEqual(a, b json.RawMessage) bool {
 	return pyEqual(va, vb)
 }
 
-// decodeAny decodes with json.Number so integers keep full precision, as
-// Python's arbitrary-size ints do.
+// decodeAny decodes raw as json.loads would, into nil, bool, string,
+// json.Number (the literal, so integers keep full precision as Python's
+// arbitrary-size ints do), []any and map[string]any (last duplicate wins).
 func decodeAny(raw []byte) (any, bool) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
+	if !utf8.Valid(raw) {
 		return nil, false
 	}
-	if dec.More() {
+	start := skipWS(raw, 0)
+	end, ok := scanValue(raw, start, 0)
+	if !ok || skipWS(raw, end) != len(raw) {
 		return nil, false
 	}
+	v, _ := buildValue(raw, start)
 	return v, true
+}
+
+// buildValue builds the value at b[i], which scanValue has accepted, and
+// returns it with the index just past it.
+func buildValue(b []byte, i int) (any, int) {
+	switch c := b[i]; c {
+	case '{':
+		m := map[string]any{}
+		i = skipWS(b, i+1)
+		if b[i] == '}' {
+			return m, i + 1
+		}
+		for {
+			end, _, _ := scanString(b, i)
+			k, _ := unquote(b[i:end])
+			var v any
+			v, i = buildValue(b, skipWS(b, skipWS(b, end)+1))
+			m[k] = v
+			i = skipWS(b, i)
+			if b[i] == '}' {
+				return m, i + 1
+			}
+			i = skipWS(b, i+1)
+		}
+	case '[':
+		a := []any{}
+		i = skipWS(b, i+1)
+		if b[i] == ']' {
+			return a, i + 1
+		}
+		for {
+			var v any
+			v, i = buildValue(b, i)
+			a = append(a, v)
+			i = skipWS(b, i)
+			if b[i] == ']' {
+				return a, i + 1
+			}
+			i = skipWS(b, i+1)
+		}
+	case '"':
+		end, _, _ := scanString(b, i)
+		s, _ := unquote(b[i:end])
+		return s, end
+	case 't':
+		return true, i + 4
+	case 'f':
+		return false, i + 5
+	case 'n':
+		return nil, i + 4
+	}
+	end, _ := scanValue(b, i, 0)
+	return json.Number(b[i:end]), end
 }
 
 func pyEqual(x, y any) bool {
@@ -172,7 +228,7 @@ func canonicalKey(raw json.RawMessage) string {
 			return "1"
 		}
 		return "0"
-	case c == '-' || (c >= '0' && c <= '9'):
+	case c == '-' || (c >= '0' && c <= '9') || c == 'N' || c == 'I':
 		return canonicalNumber(string(raw))
 	}
 	var buf bytes.Buffer

@@ -28,7 +28,7 @@ func jsonToFloat(raw json.RawMessage) (float64, bool) {
 			return 0, false
 		}
 		return parsePyFloat(s)
-	case c == '-' || (c >= '0' && c <= '9'):
+	case c == '-' || (c >= '0' && c <= '9') || c == 'N' || c == 'I':
 		return numberToFloat(string(raw))
 	}
 	return 0, false
@@ -36,7 +36,8 @@ func jsonToFloat(raw json.RawMessage) (float64, bool) {
 
 // numberToFloat mirrors json.loads followed by float(): an integer literal
 // becomes a Python int, whose float() raises OverflowError when too large,
-// while a float literal that overflows is already inf.
+// while a float literal that overflows is already inf. NaN, Infinity and
+// -Infinity (Python's extensions, which the scanner accepts) are floats.
 func numberToFloat(lit string) (float64, bool) {
 	f, err := strconv.ParseFloat(lit, 64)
 	if err != nil {
@@ -47,8 +48,10 @@ func numberToFloat(lit string) (float64, bool) {
 	return f, true
 }
 
+// isIntLiteral reports whether a JSON number literal is one json.loads
+// makes an int: no fraction, no exponent, not NaN or ±Infinity.
 func isIntLiteral(lit string) bool {
-	return !strings.ContainsAny(lit, ".eE")
+	return !strings.ContainsAny(lit, ".eEIN")
 }
 
 // parsePyFloat accepts what Python's float(str) accepts (ASCII digits only):

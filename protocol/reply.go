@@ -104,15 +104,9 @@ func runePrefix(b []byte, n int) int {
 	return i
 }
 
-func runePrefixString(s string, n int) int {
-	for i := range s {
-		if n == 0 {
-			return i
-		}
-		n--
-	}
-	return len(s)
-}
+// runePrefixString counts a lone surrogate (WTF-8, see unquote) as one
+// code point, as Python's s[:n] does.
+func runePrefixString(s string, n int) int { return RunePrefix(s, n) }
 
 func hasField(fs []Field, name string) bool {
 	for i := range fs {
