@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	json "github.com/goccy/go-json"
 )
@@ -54,12 +55,17 @@ func isIntLiteral(lit string) bool {
 	return !strings.ContainsAny(lit, ".eEIN")
 }
 
-// parsePyFloat accepts what Python's float(str) accepts (ASCII digits only):
-// surrounding whitespace, a sign, inf/infinity/nan in any case, decimal
-// digits with single underscores between digits, an optional fraction and
-// exponent. Go's ParseFloat alone is wrong both ways: it takes hex floats
-// and rejects "1_0" and " 2.5 ".
+// parsePyFloat accepts what Python's float(str) accepts: surrounding
+// whitespace, a sign, inf/infinity/nan in any case, decimal digits (any
+// Unicode decimal digit, as Python maps them to ASCII first) with single
+// underscores between digits, an optional fraction and exponent. Go's
+// ParseFloat alone is wrong both ways: it takes hex floats and rejects
+// "1_0", " 2.5 " and "١٢".
 func parsePyFloat(s string) (float64, bool) {
+	s, ok := pyDecimalToASCII(s)
+	if !ok {
+		return 0, false
+	}
 	s = strings.TrimFunc(s, isPySpace)
 	body := s
 	if body != "" && (body[0] == '+' || body[0] == '-') {
@@ -138,6 +144,55 @@ func scanDigitPart(s string, i int) (int, int) {
 		}
 	}
 	return i, n
+}
+
+// pyDecimalToASCII is Python's first step in float(str): every non-ASCII
+// whitespace becomes ' ' and every Unicode decimal digit (category Nd) its
+// ASCII digit; any other non-ASCII character makes the string invalid.
+func pyDecimalToASCII(s string) (string, bool) {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return s, true
+	}
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r < utf8.RuneSelf:
+			b.WriteRune(r)
+		case isPySpace(r):
+			b.WriteByte(' ')
+		default:
+			d, ok := decimalValue(r)
+			if !ok {
+				return "", false
+			}
+			b.WriteByte('0' + d)
+		}
+	}
+	return b.String(), true
+}
+
+// decimalValue is the digit value of a Unicode decimal digit. Unicode
+// allocates category Nd in contiguous runs of ten starting at zero, so the
+// value is the offset from the start of its range, modulo ten.
+func decimalValue(r rune) (byte, bool) {
+	for _, rg := range unicode.Nd.R16 {
+		if r >= rune(rg.Lo) && r <= rune(rg.Hi) && rg.Stride == 1 {
+			return byte((r - rune(rg.Lo)) % 10), true
+		}
+	}
+	for _, rg := range unicode.Nd.R32 {
+		if r >= rune(rg.Lo) && r <= rune(rg.Hi) && rg.Stride == 1 {
+			return byte((r - rune(rg.Lo)) % 10), true
+		}
+	}
+	return 0, false
 }
 
 // isPySpace matches str.strip()'s notion of whitespace, which adds the
