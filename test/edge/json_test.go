@@ -1,0 +1,49 @@
+package edge
+
+import (
+	"strings"
+	"testing"
+
+	"mako/config"
+	"mako/internal/e2e"
+)
+
+// JSON read as Python's json.loads reads it, end to end (docs/json.md): a
+// lone surrogate escape comes back as the same escape in every echo, NaN
+// and Infinity literals are accepted, duplicate keys resolve to the last,
+// and published data keeps its number text.
+func TestJSONAsPythonReadsIt(t *testing.T) {
+	t.Parallel()
+	f := false
+	srv := startServer(t, func(c *cfgT) {
+		c.Services["svc"] = &config.Service{RequireAuthentication: &f, ExtraFields: []string{"extra"}}
+	}, oneLoop)
+	rc := open(t, srv)
+	for _, tc := range []struct{ send, want string }{
+		{`{"event":"ping","data":"x\ud800y"}`, `{"event":"pong","data":"x\ud800y"}`},
+		{`{"event":"ping","data":NaN}`, `{"event":"pong","data":null}`},
+		{`{"event":"ping","event":"x\udfff","data":[Infinity]}`, `{"event":"x\udfff","status":"error","error":"Event not found."}`},
+		{`{"event":"subscribe","subscription":"nosvc.x\ud800y"}`, `{"event":"subscribe","status":"error","error":"Invalid service.","subscription":"nosvc.x\ud800y"}`},
+		{`{"event":"unsubscribe","subscr\u0069ption":"svc.\ud800","extra":[-Infinity,1E400]}`,
+			`{"event":"unsubscribe","status":"error","error":"Subscription does not exist.","subscription":"svc.\ud800","extra":[-Infinity,1E400]}`},
+	} {
+		rc.send(tc.send)
+		if got := string(rc.next().payload); got != tc.want {
+			t.Errorf("sent %s\n got  %s\n want %s", tc.send, got, tc.want)
+		}
+	}
+
+	rc.send(`{"event":"subscribe","subscription":"svc.\ud800","extra":"e"}`)
+	if got := string(rc.next().payload); got != `{"event":"subscribe","status":"ok","subscription":"svc.\ud800","extra":"e"}` {
+		t.Fatalf("subscribe: %s", got)
+	}
+	data := `[NaN,1.0e5,12345678901234567890,"\ud800",{"k":1,"k":2}]`
+	e2e.Publish(t, srv, `{"subscription":"svc.\ud800","data":`+data+`,"options":{"order":"١"}}`)
+	e2e.Publish(t, srv, `{"subscription":"svc.\ud800","data":"stale","options":{"order":0.5}}`)
+	e2e.Publish(t, srv, `{"subscription":"svc.\ud800","data":"next","options":{"order":"2"}}`)
+	for _, want := range []string{`"subscription":"svc.\ud800","data":` + data + `,"extra":"e"`, `"data":"next"`} {
+		if got := string(rc.next().payload); !strings.Contains(got, want) {
+			t.Fatalf("pushed %s\nwant it to hold %s", got, want)
+		}
+	}
+}
