@@ -46,8 +46,18 @@ def client(raw):
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return {"outcome": "close", "wire": None, "order": None}
+    return client_loads(text)
+
+
+def client_binary(raw):
+    # Binary frames reach json.loads as bytes: it detects UTF-8/16/32 and
+    # decodes with "surrogatepass".
+    return client_loads(raw)
+
+
+def client_loads(doc):
     try:
-        data = json.loads(text)
+        data = json.loads(doc)
     except json.JSONDecodeError:
         return reply({"status": "error", "error": INVALID_EVENT})
     except Exception:  # RecursionError, ValueError: consumer_handler dies
@@ -150,7 +160,7 @@ def normalise(raw):
         return {"outcome": "invalid", "wire": repr(e), "order": None}
 
 
-KINDS = {"client": client, "published": published, "service": service_reply, "canon": normalise}
+KINDS = {"client": client, "client_binary": client_binary, "published": published, "service": service_reply, "canon": normalise}
 
 for line in sys.stdin:
     req = json.loads(line)

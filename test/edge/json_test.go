@@ -47,3 +47,37 @@ func TestJSONAsPythonReadsIt(t *testing.T) {
 		}
 	}
 }
+
+// A binary frame is decoded from bytes as json.loads decodes bytes: a UTF-8
+// byte order mark is skipped, UTF-16 and UTF-32 are recognised, and an
+// encoded lone surrogate comes back as its escape.
+func TestJSONBinaryFramesAsPythonReadsThem(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, nil)
+	rc := open(t, srv)
+	utf16le := func(s string) []byte {
+		var b []byte
+		for _, r := range s {
+			b = append(b, byte(r), byte(r>>8))
+		}
+		return b
+	}
+	for _, tc := range []struct {
+		send []byte
+		want string
+	}{
+		{[]byte("\xef\xbb\xbf{\"event\":\"ping\",\"data\":\"bom\"}"), `{"event":"pong","data":"bom"}`},
+		{utf16le(`{"event":"ping","data":"le"}`), `{"event":"pong","data":"le"}`},
+		{[]byte("{\"event\":\"ping\",\"data\":\"\xed\xa0\x80\"}"), `{"event":"pong","data":"\ud800"}`},
+	} {
+		rc.write(clientFrame(true, 0, opBinary, tc.send, true))
+		if got := string(rc.next().payload); got != tc.want {
+			t.Errorf("sent %q\n got  %s\n want %s", tc.send, got, tc.want)
+		}
+	}
+	// A text frame with a byte order mark is not JSON, as for json.loads(str).
+	rc.send("\ufeff{\"event\":\"ping\"}")
+	if got := string(rc.next().payload); !strings.Contains(got, `"status":"error"`) {
+		t.Errorf("text frame with BOM: %s", got)
+	}
+}
