@@ -46,6 +46,9 @@ func numberToFloat(lit string) (float64, bool) {
 			return 0, false
 		}
 	}
+	if f == 0 && isIntLiteral(lit) {
+		return 0, true // -0 is the int 0, whose float is +0.0
+	}
 	return f, true
 }
 

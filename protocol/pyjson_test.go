@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"math"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"testing"
@@ -339,5 +340,48 @@ func TestPythonJSONBinaryFrames(t *testing.T) {
 		case c.deviation != "" && same:
 			t.Errorf("binary %q: listed as a deviation (%s) but mako now matches Python; update docs/json.md", c.in, c.deviation)
 		}
+	}
+}
+
+// TestPythonJSONPublishedGenerated runs the reference fuzzer's generated
+// documents (genJSON: escaped and duplicated keys, Python-float strings,
+// odd numbers, whitespace, syntax errors) through Python and mako. Where
+// SocketShark raises (outcome "crash": the message is dropped by an
+// exception), mako's forgiving reading is a documented difference.
+func TestPythonJSONPublishedGenerated(t *testing.T) {
+	g := &genJSON{r: rand.New(rand.NewPCG(7, 0x707974686f6e))}
+	inputs := make([][]byte, 3000)
+	for i := range inputs {
+		inputs[i] = g.doc()
+	}
+	want := pyref.Run(t, "published", inputs)
+	got := make([][]byte, len(inputs))
+	orders := make([]*float64, len(inputs))
+	for i, b := range inputs {
+		p, err := DecodePublished(b)
+		if err != nil {
+			got[i] = []byte("dropped: " + err.Error())
+			continue
+		}
+		got[i] = AppendMessage(nil, p.Subscription, p.Data, nil, Timing{SentAt: time.Unix(0, 0)})
+		if p.Options.HasOrder {
+			orders[i] = &p.Options.Order
+		}
+	}
+	canon := pyref.Run(t, "canon", got)
+	compared := 0
+	for i, w := range want {
+		if w.Outcome == "crash" {
+			continue
+		}
+		compared++
+		pyDelivers, makoDelivers := w.Outcome == "reply", canon[i].Outcome == "reply"
+		if pyDelivers != makoDelivers || (pyDelivers && (*w.Wire != *canon[i].Wire || !sameOrder(w.Order, orders[i]))) {
+			t.Errorf("published %.300q:\n python %s %s order %s\n mako   %.300s order %v", inputs[i], w.Outcome, pyref.Str(w.Wire), pyref.Str(w.Order),
+				got[i], fmtOrder(orders[i]))
+		}
+	}
+	if compared < len(inputs)/2 {
+		t.Fatalf("only %d of %d documents compared", compared, len(inputs))
 	}
 }
