@@ -42,7 +42,7 @@ func JSONEqual(a, b json.RawMessage) bool {
 	if !ok {
 		return false
 	}
-	return pyEqual(va, vb)
+	return pyEqual(va, vb, false)
 }
 
 // decodeAny decodes raw as json.loads would, into nil, bool, string,
@@ -114,7 +114,11 @@ func buildValue(b []byte, i int) (any, int) {
 	return json.Number(b[i:end]), end
 }
 
-func pyEqual(x, y any) bool {
+// pyEqual is Python's == on loaded values. nested is true inside a list or
+// dict, where Python compares elements identity first: json.loads returns
+// one shared float object for every NaN literal, so [NaN] == [NaN] although
+// NaN != NaN.
+func pyEqual(x, y any, nested bool) bool {
 	switch xv := x.(type) {
 	case nil:
 		return y == nil
@@ -122,14 +126,14 @@ func pyEqual(x, y any) bool {
 		yv, ok := y.(string)
 		return ok && xv == yv
 	case bool, json.Number:
-		return numEqual(x, y)
+		return numEqual(x, y, nested)
 	case []any:
 		yv, ok := y.([]any)
 		if !ok || len(xv) != len(yv) {
 			return false
 		}
 		for i := range xv {
-			if !pyEqual(xv[i], yv[i]) {
+			if !pyEqual(xv[i], yv[i], true) {
 				return false
 			}
 		}
@@ -141,7 +145,7 @@ func pyEqual(x, y any) bool {
 		}
 		for k, v := range xv {
 			w, ok := yv[k]
-			if !ok || !pyEqual(v, w) {
+			if !ok || !pyEqual(v, w, true) {
 				return false
 			}
 		}
@@ -177,7 +181,7 @@ func toPyNum(v any) (pyNum, bool) {
 	return pyNum{}, false
 }
 
-func numEqual(x, y any) bool {
+func numEqual(x, y any, nested bool) bool {
 	a, ok := toPyNum(x)
 	if !ok {
 		return false
@@ -190,7 +194,7 @@ func numEqual(x, y any) bool {
 	case a.isInt && b.isInt:
 		return a.i.Cmp(b.i) == 0
 	case !a.isInt && !b.isInt:
-		return a.f == b.f
+		return a.f == b.f || (nested && math.IsNaN(a.f) && math.IsNaN(b.f))
 	case a.isInt:
 		return intEqualsFloat(a.i, b.f)
 	default:

@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	stdjson "encoding/json"
 	"math"
 	"math/rand/v2"
 	"strconv"
@@ -385,3 +386,48 @@ func TestPythonJSONPublishedGenerated(t *testing.T) {
 		t.Fatalf("only %d of %d documents compared", compared, len(inputs))
 	}
 }
+
+// TestPythonJSONEquality checks JSONEqual (filter_fields) against Python's
+// == and canonicalKey (order_key, throttle_key) against Python's dict keys,
+// on every pair of a set of values.
+func TestPythonJSONEquality(t *testing.T) {
+	values := []string{`1`, `1.0`, `true`, `1e0`, `0`, `-0`, `-0.0`, `false`, `null`, `2`,
+		`NaN`, `Infinity`, `1e400`, `-Infinity`, `-1E400`, `1e-400`,
+		`12345678901234567890`, `12345678901234567890.0`, `12345678901234567168`, `9007199254740993`, `9007199254740992.0`,
+		`"a"`, `"\u0061"`, `"\ud800"`, `"\udc00"`, `"\ud800\udc00"`, `"𐀀"`, `"1"`, `""`,
+		`[1,"a"]`, `[1.0,"\u0061"]`, `[true]`, `{"a":1,"b":[2]}`, `{"b":[2.0],"a":true}`, `{"a":1,"a":2}`, `{"a":2}`, `[NaN]`, `[]`, `{}`}
+	var inputs [][]byte
+	for _, a := range values {
+		for _, b := range values {
+			inputs = append(inputs, []byte(a+"\x00"+b))
+		}
+	}
+	want := pyref.Run(t, "equal", inputs)
+	for i, in := range inputs {
+		a, b, _ := strings.Cut(string(in), "\x00")
+		w := want[i]
+		if w.Outcome != "reply" {
+			t.Fatalf("python: %s %s: %s", a, b, w.Outcome)
+		}
+		var py struct {
+			Eq      bool  `json:"eq"`
+			SameKey *bool `json:"same_key"`
+		}
+		if err := stdjsonUnmarshal(*w.Wire, &py); err != nil {
+			t.Fatal(err)
+		}
+		if got := JSONEqual([]byte(a), []byte(b)); got != py.Eq {
+			t.Errorf("JSONEqual(%s, %s) = %v, Python == says %v", a, b, got, py.Eq)
+		}
+		// (json.loads returns one shared object for every NaN literal, so
+		// NaN is one dict key in Python too.)
+		if py.SameKey == nil {
+			continue
+		}
+		if got := canonicalKey([]byte(a)) == canonicalKey([]byte(b)); got != *py.SameKey {
+			t.Errorf("canonicalKey(%s) == canonicalKey(%s) is %v, Python's dict says %v", a, b, got, *py.SameKey)
+		}
+	}
+}
+
+func stdjsonUnmarshal(s string, v any) error { return stdjson.Unmarshal([]byte(s), v) }

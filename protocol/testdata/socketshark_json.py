@@ -160,7 +160,18 @@ def normalise(raw):
         return {"outcome": "invalid", "wire": repr(e), "order": None}
 
 
-KINDS = {"client": client, "client_binary": client_binary, "published": published, "service": service_reply, "canon": normalise}
+def equal(raw):
+    # filter_fields compares values with ==; order_key/throttle_key are dict
+    # keys. The input is two documents separated by a NUL byte.
+    a, b = (json.loads(x.decode("utf-8")) for x in raw.split(b"\0"))
+    try:
+        same_key = b in {a: 1}
+    except TypeError:  # unhashable: SocketShark raises
+        same_key = None
+    return reply({"eq": a == b, "same_key": same_key})
+
+
+KINDS = {"equal": equal, "client": client, "client_binary": client_binary, "published": published, "service": service_reply, "canon": normalise}
 
 for line in sys.stdin:
     req = json.loads(line)
