@@ -132,6 +132,11 @@ var pyPublishedCases = []pyCase{
 	{in: `{"subscription":"a.b","data":1,"options":{"order":"١_٢"}}`},
 	{in: `{"subscription":"a.b","data":1,"options":{"order":" ١　"}}`},
 	{in: `{"subscription":"a.b","data":1,"options":"x"}`},
+	{in: `{"subscription":"a.b","data":1,"options":true}`, deviation: "options not an object"},
+	{in: `{"subscription":"a.b","data":1,"published_at":"2026-11-25T08:24:12Z"}`},
+	{in: `{"subscription":"a.b","data":1,"published_at":"yesterday"}`},
+	{in: `{"subscription":"a.b","data":1,"published_at":null}`},
+	{in: `{"subscription":"a.b","data":1,"published_at":1700000000}`, deviation: "published_at not a string"},
 }
 
 func TestPythonJSONClientEvents(t *testing.T) {
