@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"bytes"
 	"encoding/binary"
 	"unicode/utf8"
 
@@ -338,9 +339,10 @@ const (
 
 // decodeJSONObject decodes b as a document whose top level should be an object,
 // as json.loads would: whitespace around it, keys unquoted (lone surrogate
-// escapes kept, see unquote), the last of duplicated keys winning. Values
-// are raw JSON sub-slices of a private copy of b (so they never alias b),
-// capacity-limited so an append cannot run into the next value. The map is
+// escapes kept, see unquote), the last of duplicated keys winning. Each
+// value is its own copy of its raw JSON text: it never aliases b, and a
+// small value kept for a session's lifetime (an extra field, an auth field)
+// does not pin the rest of a large document. The map is
 // nil unless the kind is docObject. b must be valid UTF-8 (the callers check:
 // Python only ever decodes text).
 func decodeJSONObject(b []byte) (map[string]json.RawMessage, docKind) {
@@ -360,18 +362,15 @@ func decodeJSONObject(b []byte) (map[string]json.RawMessage, docKind) {
 	if !ok || skipWS(b, end) != len(b) {
 		return nil, docInvalid
 	}
-	cp := make([]byte, len(b))
-	copy(cp, b)
 	m := make(map[string]json.RawMessage, len(ms))
 	for j := range ms {
-		k := cp[ms[j].keyStart:ms[j].keyEnd]
 		var key string
 		if ms[j].keyEscaped {
-			key, _ = unquote(cp[ms[j].keyStart-1 : ms[j].keyEnd+1])
+			key, _ = unquote(b[ms[j].keyStart-1 : ms[j].keyEnd+1])
 		} else {
-			key = string(k)
+			key = string(b[ms[j].keyStart:ms[j].keyEnd])
 		}
-		m[key] = cp[ms[j].valStart:ms[j].valEnd:ms[j].valEnd]
+		m[key] = bytes.Clone(b[ms[j].valStart:ms[j].valEnd])
 	}
 	return m, docObject
 }
