@@ -81,3 +81,31 @@ func TestJSONBinaryFramesAsPythonReadsThem(t *testing.T) {
 		t.Errorf("text frame with BOM: %s", got)
 	}
 }
+
+// What a service sends is read as json.loads reads it and reaches the
+// client as the same values: its error text keeps a lone surrogate escape,
+// its data keeps NaN and its number text, the last duplicate wins; what
+// the client sends reaches the service the same way.
+func TestJSONServiceRepliesAsPythonReadsThem(t *testing.T) {
+	t.Parallel()
+	svc := e2e.NewService(t)
+	f := false
+	srv := startServer(t, func(c *cfgT) {
+		c.Services["svc"] = &config.Service{RequireAuthentication: &f, OnMessage: svc.URL("/on_message")}
+	}, oneLoop)
+	rc := open(t, srv)
+	rc.send(`{"event":"subscribe","subscription":"svc.t"}`)
+	if got := string(rc.next().payload); got != `{"event":"subscribe","status":"ok","subscription":"svc.t"}` {
+		t.Fatalf("subscribe: %s", got)
+	}
+	svc.Reply("/on_message", `{"status":"error","error":"x","error":"x\ud800y","data":[NaN,1.0e5,12345678901234567890]}`)
+	rc.send(`{"event":"message","subscription":"svc.t","data":{"t":"\udfff","n":-Infinity}}`)
+	call := svc.Next(t)
+	if !strings.Contains(string(call.Raw), `"data":{"t":"\udfff","n":-Infinity}`) {
+		t.Errorf("the service got %s", call.Raw)
+	}
+	want := `{"event":"message","status":"error","error":"x\ud800y","subscription":"svc.t","data":[NaN,1.0e5,12345678901234567890]}`
+	if got := string(rc.next().payload); got != want {
+		t.Errorf("reply\n got  %s\n want %s", got, want)
+	}
+}
