@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	stdjson "encoding/json"
 	"runtime"
 	"strings"
 	"testing"
@@ -33,4 +34,30 @@ func TestDecodedValuesDoNotPinTheDocument(t *testing.T) {
 		t.Errorf("keeping %d small values holds %d bytes: they pin the documents", len(kept), grown)
 	}
 	runtime.KeepAlive(kept)
+}
+
+// FuzzDecodeClientEventBinary: any bytes decode without a panic, and an
+// accepted frame's echoes are valid JSON.
+func FuzzDecodeClientEventBinary(f *testing.F) {
+	for _, s := range []string{
+		`{"event":"ping","data":"x"}`, "\xef\xbb\xbf{\"event\":\"ping\"}", "{\x00}\x00", "\x00{\x00}",
+		"\xff\xfe{\x00}\x00", "\x00\x00\x00{\x00\x00\x00}", "{\"event\":\"\xed\xa0\x80\"}", "{\x00", "",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ev, ok := DecodeClientEventBinary(b)
+		if !ok {
+			return
+		}
+		out := AppendReply(nil, &Reply{Event: ev.Event, Status: "error", Error: ErrEventNotFound})
+		if !stdjson.Valid(out) {
+			t.Fatalf("invalid reply %q for %q", out, b)
+		}
+		if raw, ok := ev.Raw("data"); ok {
+			if out := AppendPong(nil, raw, true); !stdjson.Valid(out) {
+				t.Fatalf("invalid pong %q for %q", out, b)
+			}
+		}
+	})
 }
