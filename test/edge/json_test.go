@@ -25,7 +25,7 @@ func TestJSONAsPythonReadsIt(t *testing.T) {
 		{`{"event":"ping","event":"x\udfff","data":[Infinity]}`, `{"event":"x\udfff","status":"error","error":"Event not found."}`},
 		{`{"event":"subscribe","subscription":"nosvc.x\ud800y"}`, `{"event":"subscribe","status":"error","error":"Invalid service.","subscription":"nosvc.x\ud800y"}`},
 		{`{"event":"unsubscribe","subscr\u0069ption":"svc.\ud800","extra":[-Infinity,1E400]}`,
-			`{"event":"unsubscribe","status":"error","error":"Subscription does not exist.","subscription":"svc.\ud800","extra":[-Infinity,1E400]}`},
+			`{"event":"unsubscribe","status":"error","error":"Subscription does not exist.","extra":[-Infinity,1E400],"subscription":"svc.\ud800"}`},
 	} {
 		rc.send(tc.send)
 		if got := string(rc.next().payload); got != tc.want {
@@ -34,14 +34,14 @@ func TestJSONAsPythonReadsIt(t *testing.T) {
 	}
 
 	rc.send(`{"event":"subscribe","subscription":"svc.\ud800","extra":"e"}`)
-	if got := string(rc.next().payload); got != `{"event":"subscribe","status":"ok","subscription":"svc.\ud800","extra":"e"}` {
+	if got := string(rc.next().payload); got != `{"event":"subscribe","status":"ok","extra":"e","subscription":"svc.\ud800"}` {
 		t.Fatalf("subscribe: %s", got)
 	}
 	data := `[NaN,1.0e5,12345678901234567890,"\ud800",{"k":1,"k":2}]`
 	e2e.Publish(t, srv, `{"subscription":"svc.\ud800","data":`+data+`,"options":{"order":"١"}}`)
 	e2e.Publish(t, srv, `{"subscription":"svc.\ud800","data":"stale","options":{"order":0.5}}`)
 	e2e.Publish(t, srv, `{"subscription":"svc.\ud800","data":"next","options":{"order":"2"}}`)
-	for _, want := range []string{`"subscription":"svc.\ud800","data":` + data + `,"extra":"e"`, `"data":"next"`} {
+	for _, want := range []string{`"subscription":"svc.\ud800","data":` + data + `,"received_at"`, `"data":"next"`} {
 		if got := string(rc.next().payload); !strings.Contains(got, want) {
 			t.Fatalf("pushed %s\nwant it to hold %s", got, want)
 		}
@@ -104,7 +104,7 @@ func TestJSONServiceRepliesAsPythonReadsThem(t *testing.T) {
 	if !strings.Contains(string(call.Raw), `"data":{"t":"\udfff","n":-Infinity}`) {
 		t.Errorf("the service got %s", call.Raw)
 	}
-	want := `{"event":"message","status":"error","error":"x\ud800y","subscription":"svc.t","data":[NaN,1.0e5,12345678901234567890]}`
+	want := `{"event":"message","status":"error","error":"x\ud800y","data":[NaN,1.0e5,12345678901234567890],"subscription":"svc.t"}`
 	if got := string(rc.next().payload); got != want {
 		t.Errorf("reply\n got  %s\n want %s", got, want)
 	}
