@@ -28,7 +28,7 @@ type session struct {
 	unchecked int32
 
 	dec   ws.Decoder
-	need  int   // bytes the frame being received needs buffered (0 = unknown)
+	need  int   // bytes buffered before parsing can progress (0 = any); see parse
 	timer timer // handshake deadline, then ping / pong deadline
 
 	awaitingPong bool
