@@ -28,9 +28,13 @@ lint:
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
-# Each fuzz target for FUZZTIME (go test fuzzes one target per run).
+# Each fuzz target for FUZZTIME (go test fuzzes one target per run), in
+# every package that has one. Seed corpora (f.Add and testdata/fuzz/) run
+# in `make test`; a crasher lands in the package's testdata/fuzz/ and is
+# kept there as a regression seed.
+FUZZPKGS = $(sort $(dir $(shell grep -rl --include='*_test.go' '^func Fuzz' .)))
 fuzz:
-	@set -e; for pkg in ./protocol ./server/ws ./config; do \
+	@set -e; for pkg in $(FUZZPKGS); do \
 	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 	    echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; done
