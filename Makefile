@@ -5,6 +5,9 @@ BIN     := bin
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 FUZZTIME ?= 30s
+# Each input that finds new coverage is minimized first; unbounded (60s),
+# one large input could take the whole FUZZTIME.
+FUZZMINTIME ?= 5s
 
 .PHONY: all build run test lint fuzz bench tidy clean
 
@@ -36,7 +39,7 @@ FUZZPKGS = $(sort $(dir $(shell grep -rl --include='*_test.go' '^func Fuzz' .)))
 fuzz:
 	@set -e; for pkg in $(FUZZPKGS); do \
 	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
-	    echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
+	    echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME) $$pkg; \
 	  done; done
 
 bench:
