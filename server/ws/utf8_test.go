@@ -254,3 +254,37 @@ func TestDecoderNeed(t *testing.T) {
 		t.Fatalf("compressed text: min=%d, want the whole frame", min)
 	}
 }
+
+// BenchmarkDecodeText1MiB: a 1 MiB text frame decoded whole (in place), and
+// taken as it arrives in 64 KiB reads (streamed: unmasked, checked and
+// copied into the reassembly buffer piece by piece).
+func BenchmarkDecodeText1MiB(b *testing.B) {
+	payload := []byte(strings.Repeat("{\"k\":\"héllo wörld €\"}", (1<<20)/24))
+	frame := maskedFrame(true, 0, OpText, payload, testMask)
+	buf := make([]byte, len(frame))
+	for _, piece := range []int{len(frame), 64 << 10} {
+		name := "whole"
+		if piece < len(frame) {
+			name = "in64KiBreads"
+		}
+		b.Run(name, func(b *testing.B) {
+			var d Decoder
+			b.SetBytes(int64(len(payload)))
+			b.ReportAllocs()
+			for b.Loop() {
+				copy(buf, frame)
+				start := 0
+				for end := min(piece, len(buf)); ; end = min(end+piece, len(buf)) {
+					_, n, ok, err := d.Next(buf[start:end], 2<<20)
+					if err != nil {
+						b.Fatal(err)
+					}
+					start += n
+					if ok {
+						break
+					}
+				}
+			}
+		})
+	}
+}
