@@ -116,7 +116,7 @@ func (sess *session) auth(ev *protocol.ClientEvent) {
 		return
 	}
 	body := appendObject(nil, []protocol.Field{{Name: "ticket", Value: protocol.AppendJSONString(nil, ticket)}})
-	sess.callEvent("auth", tc.ValidationURL, body, func(res service.Result) {
+	sess.callEvent("auth", epValidationURL, tc.ValidationURL, body, func(res service.Result) {
 		if !res.OK {
 			sess.fail("auth", "", nil, errorOf(res, protocol.ErrAuthFailed), nil)
 			return
@@ -202,7 +202,7 @@ func (sess *session) subscriptionEvent(ev *protocol.ClientEvent) {
 
 func (sess *session) subscribe(sub *subscription) {
 	c := sub.svc.cfg
-	sub.callEvent(c.Authorizer, func(res service.Result) {
+	sub.callEvent(epAuthorizer, c.Authorizer, func(res service.Result) {
 		if !res.OK {
 			sess.fail("subscribe", sub.name, sub.extra, errorOf(res, protocol.ErrUnauthorized), dataOf(res))
 			return
@@ -236,7 +236,7 @@ func (sess *session) dropPending(sub *subscription) {
 }
 
 func (sess *session) beforeSubscribe(sub *subscription) {
-	sess.call(sub.svc.name, sub.svc.cfg.BeforeSubscribe, sub.body(nil), func(res service.Result) {
+	sess.call(sub.svc.name, epBeforeSubscribe, sub.svc.cfg.BeforeSubscribe, sub.body(nil), func(res service.Result) {
 		if sess.gone {
 			sess.dropPending(sub)
 			sess.finish()
@@ -266,7 +266,7 @@ func (sess *session) beforeSubscribe(sub *subscription) {
 		if !sess.gone {
 			sub.startTimers(mono)
 		}
-		sess.call(sub.svc.name, sub.svc.cfg.OnSubscribe, sub.body(nil), func(service.Result) { sess.finish() })
+		sess.call(sub.svc.name, epOnSubscribe, sub.svc.cfg.OnSubscribe, sub.body(nil), func(service.Result) { sess.finish() })
 	})
 }
 
@@ -277,7 +277,7 @@ func (sess *session) message(sub *subscription, data json.RawMessage) {
 		sess.finish()
 		return
 	}
-	sess.callEvent(sub.svc.name, url, sub.body(data), func(res service.Result) {
+	sess.callEvent(sub.svc.name, epOnMessage, url, sub.body(data), func(res service.Result) {
 		switch {
 		case !res.OK:
 			sess.fail("message", sub.name, sub.extra, errorOf(res, protocol.ErrUnhandled), dataOf(res))
@@ -293,14 +293,14 @@ func (sess *session) message(sub *subscription, data json.RawMessage) {
 
 func (sess *session) unsubscribe(sub *subscription) {
 	c := sub.svc.cfg
-	sub.callEvent(c.BeforeUnsubscribe, func(res service.Result) {
+	sub.callEvent(epBeforeUnsubscribe, c.BeforeUnsubscribe, func(res service.Result) {
 		if !res.OK {
 			sess.fail("unsubscribe", sub.name, sub.extra, errorOf(res, protocol.ErrUnhandled), dataOf(res))
 			return
 		}
 		sess.endSub(sub)
 		sess.reply(&protocol.Reply{Event: "unsubscribe", Status: "ok", Subscription: sub.name, Extra: sub.extra, Data: dataOf(res)})
-		sess.call(sub.svc.name, c.OnUnsubscribe, sub.body(nil), func(service.Result) { sess.finish() })
+		sess.call(sub.svc.name, epOnUnsubscribe, c.OnUnsubscribe, sub.body(nil), func(service.Result) { sess.finish() })
 	})
 }
 

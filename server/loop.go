@@ -47,6 +47,7 @@ type loop struct {
 	outFree     [][]byte
 	outBytes    int
 	flushPosted bool
+	fanoutLat   fanoutMarks // messages written by the coming flush
 }
 
 func newLoop(s *Server, el gnet.EventLoop) *loop {

@@ -130,6 +130,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	}
 	s.hub = pubsub.NewHub(b, 0, s.log)
 	s.hub.SetLimits(cfg.Limits.MaxFanoutQueueBytes, cfg.Limits.MaxGappedChannels)
+	s.initMetrics()
 	return s, nil
 }
 
@@ -178,7 +179,7 @@ func (s *Server) Start() error {
 		return fmt.Errorf("ws listener %s: %w", ln, err)
 	}
 	s.addr = net.JoinHostPort(s.cfg.WS.Host, strconv.Itoa(port))
-	if s.cfg.API != nil {
+	if s.cfg.API != nil || s.cfg.Metrics.Prometheus != nil {
 		api, err := newAPIServer(s)
 		if err != nil {
 			s.abandonStart()

@@ -272,7 +272,7 @@ func (sub *subscription) onReauth() {
 			return
 		}
 		c := sub.svc.cfg
-		sub.callEvent(c.Authorizer, func(res service.Result) {
+		sub.callEvent(epAuthorizer, c.Authorizer, func(res service.Result) {
 			if !res.OK {
 				sess.revoke(sub, errorOf(res, protocol.ErrUnauthorized))
 				return
@@ -285,7 +285,7 @@ func (sub *subscription) onReauth() {
 				sess.finish()
 				return
 			}
-			sub.callEvent(c.OnAuthorizationChange, func(res service.Result) {
+			sub.callEvent(epOnAuthorizationChange, c.OnAuthorizationChange, func(res service.Result) {
 				if !res.OK {
 					// SocketShark's default for every callback but the
 					// authorizer is Unhandled exception.
@@ -301,9 +301,9 @@ func (sub *subscription) onReauth() {
 
 // callEvent is session.callEvent for a callback with this subscription's
 // body; the event also just ends when the subscription ended meanwhile.
-func (sub *subscription) callEvent(url string, k func(service.Result)) {
+func (sub *subscription) callEvent(ep endpoint, url string, k func(service.Result)) {
 	sess := sub.sess
-	sess.call(sub.svc.name, url, sub.body(nil), func(res service.Result) {
+	sess.call(sub.svc.name, ep, url, sub.body(nil), func(res service.Result) {
 		if sub.ended || sess.gone {
 			sess.finish()
 			return
@@ -324,7 +324,7 @@ func (sub *subscription) onHeartbeat() {
 	c := sub.svc.cfg
 	s := sub.sess.l.s
 	name := sub.name
-	sub.sess.call(sub.svc.name, c.OnHeartbeat, sub.body(nil), func(res service.Result) {
+	sub.sess.call(sub.svc.name, epOnHeartbeat, c.OnHeartbeat, sub.body(nil), func(res service.Result) {
 		if !res.OK {
 			s.log.Warn("heartbeat failed", "subscription", name, "cause", errorOf(res, "error reply"))
 		}
@@ -339,11 +339,11 @@ func (sub *subscription) onHeartbeat() {
 // may be nil), then on_unsubscribe, then k.
 func (sub *subscription) unsubscribeCallbacks(mid func(service.Result), k func()) {
 	sess, c := sub.sess, sub.svc.cfg
-	sess.call(sub.svc.name, c.BeforeUnsubscribe, sub.body(nil), func(res service.Result) {
+	sess.call(sub.svc.name, epBeforeUnsubscribe, c.BeforeUnsubscribe, sub.body(nil), func(res service.Result) {
 		if mid != nil {
 			mid(res)
 		}
-		sess.call(sub.svc.name, c.OnUnsubscribe, sub.body(nil), func(service.Result) { k() })
+		sess.call(sub.svc.name, epOnUnsubscribe, c.OnUnsubscribe, sub.body(nil), func(service.Result) { k() })
 	})
 }
 
