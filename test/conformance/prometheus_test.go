@@ -286,13 +286,17 @@ func TestPrometheusCallLatency(t *testing.T) {
 }
 
 // mako_fanout_latency_seconds is observed once per message per loop,
-// however many subscribers the message had there.
+// however many subscribers (and encodings: here two extra-fields
+// variants) the message had there.
 func TestPrometheusFanoutLatency(t *testing.T) {
 	t.Parallel()
-	f := metricsFixture(t, singleLoop)
+	f := metricsFixture(t, func(f *fixture) {
+		singleLoop(f)
+		f.cfg.Services["books"].ExtraFields = []string{"org"}
+	})
 	a, b := f.authed(), f.authed()
-	subscribed(t, f, a, "books.b1")
-	subscribed(t, f, b, "books.b1")
+	subscribed(t, f, a, "books.b1", "org", "o1")
+	subscribed(t, f, b, "books.b1", "org", "o2")
 	port := f.cfg.Metrics.Prometheus.Port
 	if got := e2e.ScrapeMetrics(t, port)["mako_fanout_latency_seconds_count"]; got != 0 {
 		t.Fatalf("before any message: count %v", got)
