@@ -134,8 +134,8 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	return s, nil
 }
 
-// Start listens and returns once the WebSocket listener (and the API, when
-// configured) accept connections.
+// Start listens and returns once the WebSocket listener (and the API and
+// /metrics listeners, each when configured) accept connections.
 func (s *Server) Start() error {
 	// Before the broker starts: a Redis already down at start-up is a loss
 	// the policy must see.
