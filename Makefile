@@ -42,4 +42,4 @@ tidy:
 	$(GO) mod tidy
 
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) mako mako-bench

@@ -1,6 +1,7 @@
 // Package config loads and validates mako's configuration file
-// (../shared/spec/config.md). Key names are SocketShark's settings in lower
-// case, nested, so a SocketShark config ports line by line.
+// (docs/config.md). Key names are SocketShark's settings in lower case,
+// nested, so a SocketShark config ports line by line; socketshark.go holds
+// the rules that make SocketShark's own spellings and string ports work.
 package config
 
 import "time"
@@ -80,6 +81,13 @@ type HTTP struct {
 	Wait                      Seconds  `yaml:"wait"`
 	CAFile                    string   `yaml:"ca_file"`
 	RateLimitResetHeaderNames []string `yaml:"rate_limit_reset_header_names"`
+	// SSLCAFile is SocketShark's name for CAFile (HTTP["ssl_cafile"]);
+	// Parse moves it into CAFile.
+	SSLCAFile string `yaml:"ssl_cafile"`
+	// RateLimitResetHeaderName is SocketShark's single header name: Parse
+	// uses it when rate_limit_reset_header_names is absent or empty, as
+	// SocketShark does; "" then reads no header.
+	RateLimitResetHeaderName string `yaml:"rate_limit_reset_header_name"`
 	// Workers bounds the service calls in flight across all services.
 	Workers int `yaml:"workers"`
 	// MaxConcurrencyPerService bounds the calls in flight to one service, so

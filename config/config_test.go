@@ -119,7 +119,7 @@ redis:
   drain_window: 0
   port: 1
 api: {port: 0}
-http: {timeout: 0, wait: 0, rate_limit_reset_header_names: []}
+http: {timeout: 0, wait: 0, rate_limit_reset_header_names: [], rate_limit_reset_header_name: ""}
 limits: {max_queued_events: 0, max_subscriptions: 0, drain_timeout: 0}
 `
 	c := mustParse(t, src)

@@ -65,6 +65,7 @@ func Default() *Config {
 			Tries:                     3,
 			Wait:                      3,
 			RateLimitResetHeaderNames: []string{"X-Rate-Limit-Reset"},
+			RateLimitResetHeaderName:  "X-Rate-Limit-Reset",
 			Workers:                   1024,
 			MaxConcurrencyPerService:  256,
 			MaxQueuedPerService:       10000,
@@ -104,22 +105,19 @@ func (r *Redis) UnmarshalYAML(unmarshal func(any) error) error {
 		DrainWindow:  30,
 		LossGrace:    5,
 	}
-	type plain Redis
-	return unmarshal((*plain)(r))
+	return decodeWithLoosePorts(unmarshal, r)
 }
 
 // UnmarshalYAML fills the section defaults before decoding.
 func (a *API) UnmarshalYAML(unmarshal func(any) error) error {
 	*a = API{Host: "127.0.0.1", Port: 9001}
-	type plain API
-	return unmarshal((*plain)(a))
+	return decodeWithLoosePorts(unmarshal, a)
 }
 
 // UnmarshalYAML fills the section defaults before decoding.
 func (p *Prometheus) UnmarshalYAML(unmarshal func(any) error) error {
 	*p = Prometheus{Port: 9090}
-	type plain Prometheus
-	return unmarshal((*plain)(p))
+	return decodeWithLoosePorts(unmarshal, p)
 }
 
 // Load reads, decodes and validates the configuration file at path. Relative
@@ -168,6 +166,10 @@ func Parse(data []byte, name string) (*Config, error) {
 	}
 
 	zeroNullSeconds(&root, reflect.ValueOf(cfg))
+	if e := normalizeSocketShark(cfg, &root); e != nil {
+		e.File = name
+		return nil, e
+	}
 	for k, s := range cfg.Services {
 		if s == nil {
 			cfg.Services[k] = &Service{}
@@ -239,7 +241,9 @@ func describeIssue(issue string, root *yaml.Node, name string) *Error {
 		for _, l := range locs {
 			if l.line == e.Line && l.isKey && l.segs[len(l.segs)-1] == u[1] {
 				e.Path = strings.Join(l.segs, ".")
-				if s := suggest(l.segs); s != "" {
+				if h := hintFor(l.segs); h != "" {
+					e.Reason += " (" + h + ")"
+				} else if s := suggest(l.segs); s != "" {
 					e.Reason += " (did you mean " + s + "?)"
 				}
 				return e
@@ -302,7 +306,8 @@ func describeType(t string) string {
 	case "[]string":
 		return "a list of strings"
 	}
-	if strings.HasPrefix(t, "map[") || strings.HasPrefix(t, "*map[") || strings.HasPrefix(t, "config.") {
+	// "struct {" is a section decoded through its shadow type (socketshark.go).
+	if strings.HasPrefix(t, "map[") || strings.HasPrefix(t, "*map[") || strings.HasPrefix(t, "config.") || strings.HasPrefix(t, "struct {") {
 		return "a mapping"
 	}
 	return "of type " + t

@@ -49,7 +49,8 @@ func BenchmarkAppendMessage(b *testing.B) {
 	data := json.RawMessage(`{"title":"New","tags":["a","b"],"n":3}`)
 	extra := []Field{{"org_id", json.RawMessage(`"org_1"`)}}
 	now := time.Date(2026, 11, 25, 8, 24, 12, 123456000, time.UTC)
-	t := Timing{ReceivedAt: now, QueueSize: 2, SentAt: now, PublishedAt: now}
+	t := Timing{ReceivedAt: now, QueueSize: 2, SentAt: now, PublishedAt: now,
+		PublishedAtJSON: json.RawMessage(`"2026-11-25T08:24:12.123456+00:00"`)}
 	b.ReportAllocs()
 	for b.Loop() {
 		buf = AppendMessage(buf[:0], "books.book_1", data, extra, t)

@@ -5,10 +5,10 @@ import (
 	"unicode/utf8"
 )
 
-// AppendTime appends t in the shape of Python's isoformat() of an aware UTC
-// datetime, "2006-01-02T15:04:05.000000+00:00", truncated to microseconds as
-// Python's datetime is. Unlike Python it always writes the six fraction
-// digits, so clients see one fixed layout.
+// AppendTime appends t as Python's isoformat() writes an aware UTC
+// datetime (SocketShark's received_at and sent_at):
+// "2006-01-02T15:04:05.000000+00:00", truncated to microseconds as Python's
+// datetime is, and without the fraction when the microseconds are zero.
 func AppendTime(dst []byte, t time.Time) []byte {
 	t = t.UTC()
 	year, month, day := t.Date()
@@ -26,7 +26,12 @@ func AppendTime(dst []byte, t time.Time) []byte {
 	putDigits(b[11:13], hour)
 	putDigits(b[14:16], minute)
 	putDigits(b[17:19], sec)
-	putDigits(b[20:26], t.Nanosecond()/1000)
+	us := t.Nanosecond() / 1000
+	if us == 0 {
+		dst = append(dst, b[:19]...)
+		return append(dst, b[26:]...)
+	}
+	putDigits(b[20:26], us)
 	return append(dst, b[:]...)
 }
 
@@ -46,52 +51,127 @@ func putDigits(b []byte, v int) {
 // means UTC. The result is in UTC; ok is false for anything else, including
 // years that leave 1..9999 once converted to UTC.
 func ParseISOTime(s string) (t time.Time, ok bool) {
-	var year, month, day int
-	var rest string
-	switch {
-	case len(s) >= 10 && s[4] == '-' && s[7] == '-':
-		year, ok = digits(s[0:4])
-		if ok {
-			month, ok = digits(s[5:7])
-		}
-		if ok {
-			day, ok = digits(s[8:10])
-		}
-		rest = s[10:]
-	case len(s) >= 8:
-		year, ok = digits(s[0:4])
-		if ok {
-			month, ok = digits(s[4:6])
-		}
-		if ok {
-			day, ok = digits(s[6:8])
-		}
-		rest = s[8:]
-	}
-	if !ok || year < 1 || month < 1 || month > 12 || day < 1 || day > daysIn(year, month) {
+	p, ok := parseISO(s)
+	if !ok {
 		return time.Time{}, false
 	}
-	var hour, minute, sec, us, offset int
-	if rest != "" {
-		_, size := utf8.DecodeRuneInString(rest)
-		rest = rest[size:]
-		timePart, tzPart, hasTZ := cutTZ(rest)
-		hour, minute, sec, us, ok = parseClock(timePart)
-		if !ok || hour > 23 {
-			return time.Time{}, false
-		}
-		if hasTZ {
-			if offset, ok = parseOffset(tzPart); !ok {
-				return time.Time{}, false
-			}
-		}
-	}
-	t = time.Date(year, time.Month(month), day, hour, minute, sec, us*1000, time.UTC)
-	t = t.Add(-time.Duration(offset) * time.Microsecond)
+	t = time.Date(p.year, time.Month(p.month), p.day, p.hour, p.minute, p.sec, p.us*1000, time.UTC)
+	t = t.Add(-time.Duration(p.offset) * time.Microsecond)
 	if y := t.Year(); y < 1 || y > 9999 {
 		return time.Time{}, false
 	}
 	return t, true
+}
+
+// isoParts is a date-time as fromisoformat reads it: the wall clock as
+// written and its offset (aware false: none given).
+type isoParts struct {
+	year, month, day, hour, minute, sec, us int
+	offset                                  int // microseconds east of UTC
+	aware                                   bool
+}
+
+func parseISO(s string) (p isoParts, ok bool) {
+	var rest string
+	switch {
+	case len(s) >= 10 && s[4] == '-' && s[7] == '-':
+		p.year, ok = digits(s[0:4])
+		if ok {
+			p.month, ok = digits(s[5:7])
+		}
+		if ok {
+			p.day, ok = digits(s[8:10])
+		}
+		rest = s[10:]
+	case len(s) >= 8:
+		p.year, ok = digits(s[0:4])
+		if ok {
+			p.month, ok = digits(s[4:6])
+		}
+		if ok {
+			p.day, ok = digits(s[6:8])
+		}
+		rest = s[8:]
+	}
+	if !ok || p.year < 1 || p.month < 1 || p.month > 12 || p.day < 1 || p.day > daysIn(p.year, p.month) {
+		return isoParts{}, false
+	}
+	if rest != "" {
+		_, size := utf8.DecodeRuneInString(rest)
+		rest = rest[size:]
+		timePart, tzPart, hasTZ := cutTZ(rest)
+		p.hour, p.minute, p.sec, p.us, ok = parseClock(timePart)
+		if !ok || p.hour > 23 {
+			return isoParts{}, false
+		}
+		if hasTZ {
+			if p.offset, ok = parseOffset(tzPart); !ok {
+				return isoParts{}, false
+			}
+			p.aware = true
+		}
+	}
+	return p, true
+}
+
+// AppendISOFormat appends what Python's
+// datetime.fromisoformat(s).isoformat() returns, which is how SocketShark
+// echoes a publisher's published_at: the wall clock as written (not moved
+// to UTC), ".ffffff" only when the microseconds are not zero, and the
+// offset as ±HH:MM[:SS[.ffffff]] ("Z" becomes "+00:00"), or none for a
+// time given without one. ok is false when s does not parse (see
+// ParseISOTime); dst is then returned unchanged.
+func AppendISOFormat(dst []byte, s string) ([]byte, bool) {
+	p, ok := parseISO(s)
+	if !ok {
+		return dst, false
+	}
+	var b [4 + 1 + 2 + 1 + 2 + 1 + 2 + 1 + 2 + 1 + 2 + 1 + 6]byte
+	putDigits(b[0:4], p.year)
+	b[4] = '-'
+	putDigits(b[5:7], p.month)
+	b[7] = '-'
+	putDigits(b[8:10], p.day)
+	b[10] = 'T'
+	putDigits(b[11:13], p.hour)
+	b[13] = ':'
+	putDigits(b[14:16], p.minute)
+	b[16] = ':'
+	putDigits(b[17:19], p.sec)
+	n := 19
+	if p.us != 0 {
+		b[19] = '.'
+		putDigits(b[20:26], p.us)
+		n = 26
+	}
+	dst = append(dst, b[:n]...)
+	if !p.aware {
+		return dst, true
+	}
+	off := p.offset
+	sign := byte('+')
+	if off < 0 {
+		sign, off = '-', -off
+	}
+	us := off % 1_000_000
+	secs := off / 1_000_000
+	var z [1 + 2 + 1 + 2 + 1 + 2 + 1 + 6]byte
+	z[0] = sign
+	putDigits(z[1:3], secs/3600)
+	z[3] = ':'
+	putDigits(z[4:6], secs/60%60)
+	n = 6
+	if secs%60 != 0 || us != 0 {
+		z[6] = ':'
+		putDigits(z[7:9], secs%60)
+		n = 9
+		if us != 0 {
+			z[9] = '.'
+			putDigits(z[10:16], us)
+			n = 16
+		}
+	}
+	return append(dst, z[:n]...), true
 }
 
 // cutTZ splits a time at the first Z, + or - (the time itself has none).
@@ -135,7 +215,9 @@ func parseClock(s string) (h, m, sec, us int, ok bool) {
 		return 0, 0, 0, 0, false
 	}
 	if pos < len(s) {
-		if n < 3 || (s[pos] != '.' && s[pos] != ',') {
+		// Python (3.11+) takes a fraction after any component: "08:24.5"
+		// is 08:24:00.5.
+		if s[pos] != '.' && s[pos] != ',' {
 			return 0, 0, 0, 0, false
 		}
 		frac := s[pos+1:]

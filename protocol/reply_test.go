@@ -8,6 +8,8 @@ import (
 	json "github.com/goccy/go-json"
 )
 
+// TestAppendReply checks keys, values and order byte for byte: the order is
+// that of the dict SocketShark's send_ok/send_error build (events.py).
 func TestAppendReply(t *testing.T) {
 	tests := []struct {
 		name string
@@ -18,26 +20,34 @@ func TestAppendReply(t *testing.T) {
 			`{"status":"error","error":"Messages must be JSON and contain an event field."}`},
 		{"unknown event", Reply{Event: "x", Status: "error", Error: ErrEventNotFound},
 			`{"event":"x","status":"error","error":"Event not found."}`},
+		{"unknown empty event name", Reply{HasEvent: true, Status: "error", Error: ErrEventNotFound},
+			`{"event":"","status":"error","error":"Event not found."}`},
 		{"auth ok", Reply{Event: "auth", Status: "ok"}, `{"event":"auth","status":"ok"}`},
 		{"subscribe ok with data and extra", Reply{Event: "subscribe", Status: "ok", Subscription: "books.1",
 			Data: json.RawMessage(`{"a":[1,null]}`), Extra: []Field{{"org", json.RawMessage(`"o1"`)}, {"n", json.RawMessage(`2.5`)}}},
-			`{"event":"subscribe","status":"ok","subscription":"books.1","data":{"a":[1,null]},"org":"o1","n":2.5}`},
-		{"data null kept", Reply{Event: "message", Status: "ok", Subscription: "a.b", Data: json.RawMessage(`null`)},
-			`{"event":"message","status":"ok","subscription":"a.b","data":null}`},
+			`{"event":"subscribe","status":"ok","org":"o1","n":2.5,"data":{"a":[1,null]},"subscription":"books.1"}`},
+		{"error with extra and data", Reply{Event: "subscribe", Status: "error", Error: ErrUnauthorized, Subscription: "books.1",
+			Data: json.RawMessage(`{"why":1}`), Extra: []Field{{"org", json.RawMessage(`"o1"`)}}},
+			`{"event":"subscribe","status":"error","error":"Unauthorized.","org":"o1","data":{"why":1},"subscription":"books.1"}`},
+		{"service error value verbatim", Reply{Event: "message", Status: "error", ErrorJSON: json.RawMessage(`null`), Error: "ignored"},
+			`{"event":"message","status":"error","error":null}`},
 		{"empty data omitted", Reply{Event: "e", Status: "ok", Data: json.RawMessage{}}, `{"event":"e","status":"ok"}`},
-		{"reauth unsubscribe push", Reply{Event: "unsubscribe", Subscription: "a.b", Error: ErrUnauthorized},
-			`{"event":"unsubscribe","subscription":"a.b","error":"Unauthorized."}`},
 		{"empty error kept with HasError", Reply{Event: "auth", Status: "error", HasError: true},
 			`{"event":"auth","status":"error","error":""}`},
 		{"escaping", Reply{Event: "a\"b\\c\n\x01é", Status: "error", Error: "bad\xffbyte"},
 			`{"event":"a\"b\\c\n\u0001é","status":"error","error":"bad\ufffdbyte"}`},
-		{"extra overrides base key", Reply{Event: "e", Status: "ok", Subscription: "a.b", Extra: []Field{{"subscription", json.RawMessage(`"x.y"`)}}},
-			`{"event":"e","status":"ok","subscription":"x.y"}`},
-		{"data beats extra data", Reply{Event: "e", Status: "ok", Data: json.RawMessage(`1`), Extra: []Field{{"data", json.RawMessage(`2`)}}},
-			`{"event":"e","status":"ok","data":1}`},
-		{"repeated extra last wins", Reply{Event: "e", Extra: []Field{{"k", json.RawMessage(`1`)}, {"k", json.RawMessage(`2`)}}},
-			`{"event":"e","k":2}`},
-		{"empty extra value is null", Reply{Event: "e", Extra: []Field{{"k", nil}}}, `{"event":"e","k":null}`},
+		{"extra subscription keeps its place, takes the name", Reply{Event: "e", Status: "ok", Subscription: "a.b",
+			Extra: []Field{{"org", json.RawMessage(`1`)}, {"subscription", json.RawMessage(`"x.y"`)}}},
+			`{"event":"e","status":"ok","org":1,"subscription":"a.b"}`},
+		{"extra event overrides in place", Reply{Event: "e", Status: "ok", Extra: []Field{{"event", json.RawMessage(`"z"`)}}},
+			`{"event":"z","status":"ok"}`},
+		{"data beats extra data, at the extra's place", Reply{Event: "e", Status: "ok", Data: json.RawMessage(`1`),
+			Extra: []Field{{"data", json.RawMessage(`2`)}, {"k", json.RawMessage(`3`)}}},
+			`{"event":"e","status":"ok","data":1,"k":3}`},
+		{"extra data stays without data", Reply{Event: "e", Status: "ok", Extra: []Field{{"data", json.RawMessage(`2`)}}},
+			`{"event":"e","status":"ok","data":2}`},
+		{"repeated extra: first place, last value", Reply{Event: "e", Extra: []Field{{"k", json.RawMessage(`1`)}, {"j", nil}, {"k", json.RawMessage(`2`)}}},
+			`{"event":"e","k":2,"j":null}`},
 		{"nothing", Reply{}, `{}`},
 	}
 	for _, tt := range tests {
@@ -51,11 +61,46 @@ func TestAppendReply(t *testing.T) {
 			if !stdjson.Valid(out) {
 				t.Fatalf("invalid JSON: %s", out)
 			}
-			if strings.Count(string(out), `"event":`) > 1 {
-				t.Fatalf("duplicate key: %s", out)
+			if string(out) != tt.want {
+				t.Fatalf("got  %s\nwant %s", out, tt.want)
 			}
-			wantObject(t, out, tt.want)
 		})
+	}
+}
+
+// TestAppendUnsubscribe: Session.send_unsubscribe's dict, extra fields last.
+func TestAppendUnsubscribe(t *testing.T) {
+	extra := []Field{{"org", json.RawMessage(`"o1"`)}}
+	tests := []struct {
+		name      string
+		data, err json.RawMessage
+		extra     []Field
+		want      string
+	}{
+		{"error only", nil, json.RawMessage(`"Unauthorized."`), nil,
+			`{"event":"unsubscribe","subscription":"a.b","error":"Unauthorized."}`},
+		{"data, error, extra", json.RawMessage(`{"x":1}`), json.RawMessage(`"no"`), extra,
+			`{"event":"unsubscribe","subscription":"a.b","data":{"x":1},"error":"no","org":"o1"}`},
+		{"null error omitted", nil, nil, extra, `{"event":"unsubscribe","subscription":"a.b","org":"o1"}`},
+		{"extra overrides in place", nil, json.RawMessage(`"no"`), []Field{{"subscription", json.RawMessage(`5`)}},
+			`{"event":"unsubscribe","subscription":5,"error":"no"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := AppendUnsubscribe(nil, "a.b", tt.data, tt.err, tt.extra)
+			if string(out) != tt.want {
+				t.Fatalf("got  %s\nwant %s", out, tt.want)
+			}
+		})
+	}
+}
+
+func TestAppendReplyNoAllocs(t *testing.T) {
+	buf := make([]byte, 0, 512)
+	r := Reply{Event: "subscribe", Status: "ok", Subscription: "books.b1", Data: json.RawMessage(`{"a":1}`),
+		Extra: []Field{{"org", json.RawMessage(`"o1"`)}}}
+	if allocs := testing.AllocsPerRun(100, func() { buf = AppendReply(buf[:0], &r) }); allocs != 0 {
+		t.Fatalf("AppendReply allocates %v times per call", allocs)
 	}
 }
 
@@ -85,6 +130,8 @@ func TestAppendPong(t *testing.T) {
 		{"escapes decoded", `"a\"b\n\u00e9"`, true, strPtr("a\"b\né")},
 		{"escapes then cut", `"\n` + s128 + `"`, true, strPtr("\n" + s128[:127])},
 		{"lone surrogate", `"\ud800x"`, true, strPtr("\ufffdx")},
+		{"escapes count once", `"` + strings.Repeat(`\n`, 129) + `"`, true, strPtr(strings.Repeat("\n", 128))},
+		{"lone surrogates count once each", `"` + strings.Repeat(`\udc00`, 129) + `"`, true, strPtr(strings.Repeat("\ufffd", 128))},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -111,6 +158,23 @@ func TestAppendPong(t *testing.T) {
 				t.Fatalf("data = %q, want %q", d, *tt.want)
 			}
 		})
+	}
+}
+
+// TestAppendPongEscapesVerbatim: the ping's string is cut in its JSON text,
+// so a lone surrogate escape comes back as the same escape (Python's
+// json.dumps writes it so), not as U+FFFD.
+func TestAppendPongEscapesVerbatim(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{`"\ud800x"`, `{"event":"pong","data":"\ud800x"}`},
+		{`"a\u00e9\/\""`, `{"event":"pong","data":"a\u00e9\/\""}`},
+		{`"` + strings.Repeat("a", 127) + `\ud83d\ude00b"`, `{"event":"pong","data":"` + strings.Repeat("a", 127) + `\ud83d\ude00"}`},
+		{`"` + strings.Repeat("a", 127) + `\ud83d\u0041"`, `{"event":"pong","data":"` + strings.Repeat("a", 127) + `\ud83d"}`},
+	}
+	for _, tt := range tests {
+		if got := string(AppendPong(nil, json.RawMessage(tt.in), true)); got != tt.want {
+			t.Errorf("AppendPong(%s) = %s, want %s", tt.in, got, tt.want)
+		}
 	}
 }
 
@@ -168,4 +232,32 @@ func TestUnquote(t *testing.T) {
 			t.Errorf("unquote(%s) = (%q, %v), want (%q, %v)", tt.in, got, ok, tt.want, tt.ok)
 		}
 	}
+}
+
+// FuzzAppendPong: for any JSON string, the pong is valid JSON whose data
+// decodes to the first 128 code points of the ping's (a lone surrogate
+// escape decodes to one U+FFFD on both sides, a pair to one code point).
+func FuzzAppendPong(f *testing.F) {
+	f.Add([]byte(`"hi"`))
+	f.Add([]byte(`"\ud800x\ud83d\ude00\n\u00e9"`))
+	f.Add([]byte(`"` + strings.Repeat(`\ud83d\ude00`, 130) + `"`))
+	f.Add([]byte(`"` + strings.Repeat(`é\"`, 130) + `"`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var s string
+		if !stdjson.Valid(in) || stdjson.Unmarshal(in, &s) != nil || len(in) == 0 || in[0] != '"' {
+			return
+		}
+		out := AppendPong(nil, json.RawMessage(in), true)
+		var m struct{ Data *string }
+		if err := stdjson.Unmarshal(out, &m); err != nil || m.Data == nil {
+			t.Fatalf("pong %s of %s: %v", out, in, err)
+		}
+		want := []rune(s)
+		if len(want) > 128 {
+			want = want[:128]
+		}
+		if *m.Data != string(want) {
+			t.Fatalf("pong of %s: data %q, want %q", in, *m.Data, string(want))
+		}
+	})
 }

@@ -35,6 +35,10 @@ func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
 }
 
 func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	if w, ok := c.Context().(*waker); ok {
+		w.onOpen()
+		return nil, gnet.None
+	}
 	s := h.s
 	l := s.loopFor(c.EventLoop())
 	sess := newSession(l, c)
@@ -48,8 +52,11 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 }
 
 func (h *handler) OnClose(c gnet.Conn, _ error) gnet.Action {
-	if sess, ok := c.Context().(*session); ok {
-		sess.onClosed()
+	switch x := c.Context().(type) {
+	case *session:
+		x.onClosed()
+	case *waker:
+		x.onClose()
 	}
 	return gnet.None
 }
@@ -57,6 +64,10 @@ func (h *handler) OnClose(c gnet.Conn, _ error) gnet.Action {
 func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 	sess, ok := c.Context().(*session)
 	if !ok {
+		if w, ok := c.Context().(*waker); ok {
+			w.onTraffic(c)
+			return gnet.None
+		}
 		return gnet.Close
 	}
 	sess.onTraffic()

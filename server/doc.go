@@ -23,8 +23,9 @@
 //     (inbox.go), a FIFO mako owns: gnet's EventLoop.Execute is not FIFO
 //     past 1,024 pending tasks, so it only ever carries one "drain" per
 //     loop. A drain does bounded work (chunkBudget) and re-arms; a large
-//     delivery or flush resumes from its cursor, with due timers run in
-//     between. Fan-out batches beyond limits.max_loop_backlog are not queued:
+//     delivery or flush resumes from its cursor, with the loop's sockets
+//     and due timers served in between (the re-arm goes through a per-loop
+//     wake socket, wake.go, so epoll runs between chunks). Fan-out batches beyond limits.max_loop_backlog are not queued:
 //     a gap marker cuts the holders of their channels (slow consumers).
 //   - Cuts (slow consumer, inbound flood) reset the socket at once; other
 //     closes queue the close frame behind pending output and close the

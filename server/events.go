@@ -58,20 +58,46 @@ func (sess *session) dispatch(ev *protocol.ClientEvent, valid bool) {
 	default:
 		// Counted once, as "unknown" (reply would count the client's name).
 		sess.l.s.metrics.event("unknown", "error")
-		r := &protocol.Reply{Event: ev.Event, Status: "error", Error: protocol.ErrEventNotFound}
-		if ev.Event == "" {
-			// SocketShark echoes the empty name too; Reply omits an empty Event.
-			r.Extra = []protocol.Field{{Name: "event", Value: json.RawMessage(`""`)}}
-		}
-		sess.writeReply(r)
+		// SocketShark echoes the name as sent, the empty one too.
+		sess.writeReply(&protocol.Reply{Event: ev.Event, HasEvent: true, Status: "error", Error: protocol.ErrEventNotFound})
 		sess.finish()
 	}
 }
 
+// fail sends an error reply and ends the event. msg is mako's own error
+// string; serviceFail is failWith for a callback's error reply.
 func (sess *session) fail(event, subName string, extra []protocol.Field, msg string, data json.RawMessage) {
+	sess.failWith(event, subName, extra, protocol.AppendJSONString(nil, msg), data)
+}
+
+// serviceFail replies with a failed callback's error (errorValue) and its
+// data when Python finds it true.
+func (sess *session) serviceFail(event, subName string, extra []protocol.Field, res service.Result, def string) {
+	sess.failWith(event, subName, extra, errorValue(res, def), dataOf(res))
+}
+
+func (sess *session) failWith(event, subName string, extra []protocol.Field, errJSON, data json.RawMessage) {
 	data = truthy(data)
-	sess.reply(&protocol.Reply{Event: event, Status: "error", Error: msg, Subscription: subName, Extra: extra, Data: data})
+	sess.reply(&protocol.Reply{Event: event, Status: "error", ErrorJSON: errJSON, Subscription: subName, Extra: extra, Data: data})
 	sess.finish()
+}
+
+// errorValue is the error a client gets for a failed callback, as JSON:
+// SocketShark uses result.get("error", default), so a reply's own "error"
+// is echoed whatever its value (null, "", a number), and def only when the
+// key is absent. Every try failing is "Service unavailable."; a reply that
+// is not a JSON object is "Unhandled exception." (mako's, see protocol.md).
+func errorValue(res service.Result, def string) json.RawMessage {
+	switch {
+	case res.Unavailable:
+		return protocol.AppendJSONString(nil, protocol.ErrServiceUnavailable)
+	case res.Broken:
+		return protocol.AppendJSONString(nil, protocol.ErrUnhandled)
+	}
+	if v, ok := res.Fields["error"]; ok && len(v) > 0 {
+		return v
+	}
+	return protocol.AppendJSONString(nil, def)
 }
 
 // truthy keeps an error reply's data only when Python finds it true:
@@ -110,15 +136,17 @@ func (sess *session) auth(ev *protocol.ClientEvent) {
 		sess.fail("auth", "", nil, protocol.ErrAuthMethodUnsupported, nil)
 		return
 	}
-	ticket, _, isString := ev.String("ticket")
-	if !isString || ticket == "" {
+	// SocketShark posts any ticket Python finds true (a number, a list...)
+	// as the client sent it, and refuses only a missing or false one.
+	ticket, ok := ev.Raw("ticket")
+	if !ok || truthy(ticket) == nil {
 		sess.fail("auth", "", nil, protocol.ErrMustSpecifyTicket, nil)
 		return
 	}
-	body := appendObject(nil, []protocol.Field{{Name: "ticket", Value: protocol.AppendJSONString(nil, ticket)}})
+	body := appendObject(nil, []protocol.Field{{Name: "ticket", Value: ticket}})
 	sess.callEvent("auth", epValidationURL, tc.ValidationURL, body, func(res service.Result) {
 		if !res.OK {
-			sess.fail("auth", "", nil, errorOf(res, protocol.ErrAuthFailed), nil)
+			sess.failWith("auth", "", nil, errorValue(res, protocol.ErrAuthFailed), nil)
 			return
 		}
 		fields := make([]protocol.Field, 0, len(tc.AuthFields))
@@ -152,26 +180,34 @@ func (sess *session) subscriptionEvent(ev *protocol.ClientEvent) {
 		sess.fail(ev.Event, "", nil, protocol.ErrInvalidSubscription, nil)
 		return
 	}
+	// The echoed extra fields are those of the service named before the
+	// first ".", when it is configured, whatever check fails next (so
+	// "books." gets its format error with them): SocketShark's Subscription
+	// picks them before validate(). A held subscription's own are echoed.
 	svcName, topic, found := strings.Cut(name, ".")
-	if !found || svcName == "" || topic == "" {
-		sess.fail(ev.Event, echo, nil, protocol.ErrInvalidSubscription, nil)
-		return
-	}
-	svc := s.services[svcName]
-	if svc == nil {
-		sess.fail(ev.Event, echo, nil, protocol.ErrInvalidService, nil)
-		return
+	var svc *serviceInfo
+	if found {
+		svc = s.services[svcName]
 	}
 	existing := sess.subs[name]
 	var extra []protocol.Field
-	if existing != nil {
+	switch {
+	case existing != nil:
 		extra = existing.extra
-	} else {
+	case svc != nil:
 		for _, f := range svc.cfg.ExtraFields {
-			if v, ok := ev.Raw(f); ok {
+			if v, ok := ev.Raw(f); ok && !hasFieldNamed(extra, f) {
 				extra = append(extra, protocol.Field{Name: f, Value: v})
 			}
 		}
+	}
+	if !found || svcName == "" || topic == "" {
+		sess.fail(ev.Event, echo, extra, protocol.ErrInvalidSubscription, nil)
+		return
+	}
+	if svc == nil {
+		sess.fail(ev.Event, echo, nil, protocol.ErrInvalidService, nil)
+		return
 	}
 	if ev.Event == "subscribe" && svc.cfg.RequiresAuth() && !sess.authed {
 		sess.fail(ev.Event, echo, extra, protocol.ErrAuthRequired, nil)
@@ -204,7 +240,7 @@ func (sess *session) subscribe(sub *subscription) {
 	c := sub.svc.cfg
 	sub.callEvent(epAuthorizer, c.Authorizer, func(res service.Result) {
 		if !res.OK {
-			sess.fail("subscribe", sub.name, sub.extra, errorOf(res, protocol.ErrUnauthorized), dataOf(res))
+			sess.serviceFail("subscribe", sub.name, sub.extra, res, protocol.ErrUnauthorized)
 			return
 		}
 		sub.authzFields = pickFields(res.Fields, c.AuthorizerFields)
@@ -244,7 +280,7 @@ func (sess *session) beforeSubscribe(sub *subscription) {
 		}
 		if !res.OK {
 			sess.dropPending(sub)
-			sess.fail("subscribe", sub.name, sub.extra, errorOf(res, protocol.ErrUnhandled), dataOf(res))
+			sess.serviceFail("subscribe", sub.name, sub.extra, res, protocol.ErrUnhandled)
 			return
 		}
 		if sess.subs == nil {
@@ -280,9 +316,11 @@ func (sess *session) message(sub *subscription, data json.RawMessage) {
 	sess.callEvent(sub.svc.name, epOnMessage, url, sub.body(data), func(res service.Result) {
 		switch {
 		case !res.OK:
-			sess.fail("message", sub.name, sub.extra, errorOf(res, protocol.ErrUnhandled), dataOf(res))
+			sess.serviceFail("message", sub.name, sub.extra, res, protocol.ErrUnhandled)
 		case res.Data != nil:
-			sess.reply(&protocol.Reply{Event: "message", Status: "ok", Subscription: sub.name, Extra: sub.extra, Data: res.Data})
+			// A data key, even null, gets a reply; null is then left out
+			// (send_ok(result["data"]) only writes data that is not None).
+			sess.reply(&protocol.Reply{Event: "message", Status: "ok", Subscription: sub.name, Extra: sub.extra, Data: dataOf(res)})
 			sess.finish()
 		default:
 			sess.l.s.metrics.event("message", "success")
@@ -295,7 +333,7 @@ func (sess *session) unsubscribe(sub *subscription) {
 	c := sub.svc.cfg
 	sub.callEvent(epBeforeUnsubscribe, c.BeforeUnsubscribe, func(res service.Result) {
 		if !res.OK {
-			sess.fail("unsubscribe", sub.name, sub.extra, errorOf(res, protocol.ErrUnhandled), dataOf(res))
+			sess.serviceFail("unsubscribe", sub.name, sub.extra, res, protocol.ErrUnhandled)
 			return
 		}
 		sess.endSub(sub)
@@ -318,12 +356,36 @@ func (sess *session) endSub(sub *subscription) {
 // revoke ends a subscription whose re-authorization failed, telling the
 // client (SocketShark loses this event when unsubscribe callbacks are set;
 // mako does not).
-func (sess *session) revoke(sub *subscription, msg string) {
+// failed is the callback's failed result, def its default error.
+func (sess *session) revoke(sub *subscription, failed service.Result, def string) {
+	errJSON := errorValue(failed, def)
+	if string(errJSON) == "null" {
+		errJSON = nil // send_unsubscribe writes error only when not None
+	}
 	sess.endSub(sub)
-	sub.unsubscribeCallbacks(func(before service.Result) {
+	var data json.RawMessage
+	// As self_unsubscribe: before_unsubscribe, on_unsubscribe, then the push.
+	sub.unsubscribeCallbacks(func(before service.Result) { data = dataOf(before) }, func() {
 		// A server-initiated push, not a reply to a client event: not counted.
-		sess.writeReply(&protocol.Reply{Event: "unsubscribe", Error: msg, Subscription: sub.name, Extra: sub.extra, Data: dataOf(before)})
-	}, sess.finish)
+		if sess.state == stOpen {
+			l := sess.l
+			var frame []byte
+			l.scratch, frame = encodeTextFrame(l.scratch[:0], func(b []byte) []byte {
+				return protocol.AppendUnsubscribe(b, sub.name, data, errJSON, sub.extra)
+			})
+			sess.writeText(frame)
+		}
+		sess.finish()
+	})
+}
+
+func hasFieldNamed(fs []protocol.Field, name string) bool {
+	for i := range fs {
+		if fs[i].Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // pickFields keeps the configured names present in a reply, in config order.

@@ -51,3 +51,13 @@ func (s *Server) LoopDrains() (n int64) {
 	}
 	return
 }
+
+// LoopWakeReady reports whether loop i's wake socket is open in gnet, so
+// a drain's re-arm between chunks goes through epoll (it falls back to
+// Execute until then). It reads the loop-owned flag on the loop.
+func (s *Server) LoopWakeReady(i int) bool {
+	l := s.loopList()[i]
+	got := make(chan bool, 1)
+	l.execute(func() { got <- l.wakeOpen })
+	return <-got
+}

@@ -247,7 +247,8 @@ func (l *loop) liveFrame(sub *subscription, m *pubsub.Message, now time.Time) []
 		v = &variant{} // not in the index: encoded for itself alone
 	}
 	if v.gen != l.gen || v.entry != sub.entry || v.frame == nil {
-		t := protocol.Timing{ReceivedAt: m.ReceivedAt, QueueSize: m.QueueSize, SentAt: now, PublishedAt: m.Pub.PublishedAt}
+		t := protocol.Timing{ReceivedAt: m.ReceivedAt, QueueSize: m.QueueSize, SentAt: now,
+			PublishedAt: m.Pub.PublishedAt, PublishedAtJSON: m.Pub.Fields["published_at"]}
 		// A fresh buffer per message: sessions hold the frame by reference
 		// until the loop flushes (see queueOut), so it is never reused.
 		_, frame := encodeTextFrame(nil, func(b []byte) []byte {

@@ -21,9 +21,10 @@ import (
 )
 
 // chunkBudget bounds the work of one drain: one unit per task plus one per
-// subscriber visited by a delivery. Past it the drain re-arms with one
-// Execute and returns, so a delivery to 100,000 subscribers is ~100 gnet
-// tasks and the loop's timers run between them (see drainInbox).
+// subscriber visited by a delivery. Past it the drain re-arms through the
+// loop's wake socket and returns, so a delivery to 100,000 subscribers is
+// ~100 chunks and the loop's sockets and timers are served between them
+// (see drainInbox); the re-arm costs a write, a read and an epoll_wait.
 const chunkBudget = 1024
 
 // inboxKeep is the capacity of a drained queue slice kept for reuse;
@@ -133,10 +134,18 @@ func (l *loop) arm() {
 	}
 }
 
-// rearm posts the next drain of a busy inbox (it stays armed).
+// rearm has the next drain of a busy inbox run (it stays armed) after the
+// loop has polled its sockets: through the wake socket, or Execute until
+// gnet has opened that (see wake.go).
 func (l *loop) rearm() {
 	l.in.resumed = true
-	l.arm()
+	switch {
+	case l.wakePending: // a drain is on its way
+	case l.wakeOpen && l.wk.signal():
+		l.wakePending = true
+	default:
+		l.arm()
+	}
 }
 
 func (l *loop) drainTask(context.Context) error {
@@ -146,15 +155,11 @@ func (l *loop) drainTask(context.Context) error {
 
 // drainInbox runs posted work in order until the inbox is empty or budget is
 // spent. A batch or flush that does not finish stays at the head with its
-// cursor, and the drain re-arms with one Execute, behind whatever gnet holds
-// for the loop then. Timers due by then run first on resuming: the ticker's
-// own task waits at the tail, and pings and handshake deadlines must not
-// starve behind a backlog.
-//
-// gnet runs an Execute posted from a task in the same pass over its task
-// queue, so re-arming yields to gnet's other queued tasks but not to socket
-// readiness: reads wait for the end of the burst (for a delivery to 100,000
-// subscribers, mostly its 100,000 write syscalls).
+// cursor, and the drain re-arms (rearm): the next chunk runs after gnet has
+// polled the loop's sockets and served those that are readable, and after
+// whatever gnet holds for the loop then. Timers due by then run first on
+// resuming: the ticker's own task waits at the tail, and pings and
+// handshake deadlines must not starve behind a backlog.
 func (l *loop) drainInbox(budget int) {
 	in := &l.in
 	in.drains.Add(1)

@@ -175,6 +175,58 @@ func TestLoopDeliveryYieldsBetweenChunks(t *testing.T) {
 	}
 }
 
+// Between the chunks of a long delivery the loop serves its sockets, not
+// only its timers: a WebSocket ping already readable when a message to 200
+// subscribers starts (budget 8: 25 delivery chunks, then a chunked flush)
+// is answered before the message reaches the pinging client, the last
+// subscriber visited. A re-arm gnet runs without polling (an Execute posted
+// from a task joins the queue being drained) would read the ping only after
+// the whole delivery and its flush, so the message would come first.
+func TestLoopServesSocketsBetweenChunks(t *testing.T) {
+	srv := openDemo(t, nil)
+	const n = 200
+	subs := make([]*rawSubscriber, n)
+	for i := range subs {
+		subs[i] = dialRaw(t, srv.Addr(), "demo.big")
+	}
+	client := subs[n-1]
+	eventually(t, "the loop's wake socket", func() bool { return srv.LoopWakeReady(0) })
+	// The wake socket is a gnet connection of the loop but no session.
+	if st, err := srv.Stats(context.Background()); err != nil || st.Connections != n || st.Sessions != n {
+		t.Fatalf("stats %+v (%v): want %d connections and sessions", st, err, n)
+	}
+	srv.SetLoopBudget(8)
+
+	started, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(unblock)
+	srv.PostToLoop(0, func() {
+		close(started)
+		<-release
+	})
+	<-started
+	// Written while the loop is held: the ping waits in the server's socket
+	// buffer before the delivery starts (masked with a zero key).
+	if _, err := client.conn.Write([]byte{0x89, 0x84, 0, 0, 0, 0, 'w', 'a', 'k', 'e'}); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Hub().Publish(context.Background(), "demo.big", []byte(`{"subscription":"demo.big","data":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the message queued on the loop", func() bool { b, _, _ := srv.LoopInbox(); return b == 1 })
+	unblock()
+
+	if op, p := client.frame(t); op != 0xA || string(p) != "wake" {
+		t.Fatalf("pinging subscriber: want the pong before the message, got op %d %s", op, p)
+	}
+	for i, s := range []*rawSubscriber{client, subs[0]} {
+		if op, p := s.frame(t); op != 0x1 || !strings.Contains(string(p), `"data":1`) {
+			t.Fatalf("subscriber %d: want the message, got op %d %s", i, op, p)
+		}
+	}
+}
+
 // A backlog of small tasks does not starve timers either: with a budget of
 // 8 per drain, the keepalive ping due before the backlog is written while
 // the loop is held by the backlog's 50th task, long before the backlog's

@@ -27,6 +27,13 @@ type loop struct {
 	in     inbox
 	budget int // work per drain (chunkBudget; tests lower it)
 
+	// wk is the loop's wake socket (wake.go), nil without one; wakeOpen is
+	// set once gnet has opened it on this loop, and wakePending while its
+	// byte is unread (a drain is on its way).
+	wk          *waker
+	wakeOpen    bool
+	wakePending bool
+
 	scratch  []byte
 	zscratch []byte
 	// variants is the encode cache of the message being delivered, indexed

@@ -209,6 +209,7 @@ func (s *Server) Start() error {
 func (s *Server) abandonStart() {
 	_ = s.eng.Stop(context.Background())
 	<-s.stopped
+	s.closeWakers()
 	_ = s.hub.Close()
 }
 
@@ -262,8 +263,20 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	defer cancel()
 	_ = s.eng.Stop(stopCtx)
 	<-s.stopped
+	s.closeWakers()
 	_ = s.hub.Close()
 	return err
+}
+
+// closeWakers closes mako's ends of the loops' wake sockets once the
+// engine has stopped (gnet closed the loops' ends): no loop writes to them
+// any more.
+func (s *Server) closeWakers() {
+	for _, l := range s.loopList() {
+		if l.wk != nil {
+			l.wk.close()
+		}
+	}
 }
 
 func (s *Server) sessionDone() {
@@ -296,6 +309,7 @@ func (s *Server) loopFor(el gnet.EventLoop) *loop {
 		return l
 	}
 	l = newLoop(s, el)
+	l.enrollWaker()
 	l.id = s.hub.AddSink(l)
 	s.loops[el] = l
 	s.loopL = append(append([]*loop(nil), s.loopL...), l)

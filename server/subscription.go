@@ -135,7 +135,9 @@ func (sub *subscription) offer(m *pubsub.Message, now time.Time, live bool) {
 		sub.sess.writeShared(sub.sess.l.liveFrame(sub, m, now))
 		return
 	}
-	sub.sendLate(m, now)
+	// Replayed after the ok: SocketShark passes no receive time, but
+	// on_service_event still reads published_at.
+	sub.sendLate(m, protocol.Timing{SentAt: now, PublishedAt: m.Pub.PublishedAt, PublishedAtJSON: m.Pub.Fields["published_at"]})
 }
 
 // hold keeps a message that arrived in the provisional window, bounded by
@@ -153,12 +155,13 @@ func (sub *subscription) hold(m *pubsub.Message) {
 	sub.held = append(sub.held, m)
 }
 
-// sendLate writes a message with only sent_at (held or throttled).
-func (sub *subscription) sendLate(m *pubsub.Message, now time.Time) {
+// sendLate writes a message that did not go out as it arrived (held in the
+// provisional window, or a throttle window's trailing one), with timing t.
+func (sub *subscription) sendLate(m *pubsub.Message, t protocol.Timing) {
 	l := sub.sess.l
 	var frame []byte
 	l.scratch, frame = encodeTextFrame(l.scratch[:0], func(b []byte) []byte {
-		return protocol.AppendMessage(b, sub.name, m.Pub.Data, sub.extra, protocol.Timing{SentAt: now})
+		return protocol.AppendMessage(b, sub.name, m.Pub.Data, sub.extra, t)
 	})
 	sub.sess.writeText(frame)
 }
@@ -225,7 +228,8 @@ func (sub *subscription) onThrottle(key string) {
 	}
 	if ok {
 		if m, isMsg := msg.(*pubsub.Message); isMsg {
-			sub.sendLate(m, clock.Now())
+			// send_message(self, data): the trailing message has sent_at only.
+			sub.sendLate(m, protocol.Timing{SentAt: clock.Now()})
 		}
 	}
 }
@@ -274,7 +278,7 @@ func (sub *subscription) onReauth() {
 		c := sub.svc.cfg
 		sub.callEvent(epAuthorizer, c.Authorizer, func(res service.Result) {
 			if !res.OK {
-				sess.revoke(sub, errorOf(res, protocol.ErrUnauthorized))
+				sess.revoke(sub, res, protocol.ErrUnauthorized)
 				return
 			}
 			fields := pickFields(res.Fields, c.AuthorizerFields)
@@ -289,7 +293,7 @@ func (sub *subscription) onReauth() {
 				if !res.OK {
 					// SocketShark's default for every callback but the
 					// authorizer is Unhandled exception.
-					sess.revoke(sub, errorOf(res, protocol.ErrUnhandled))
+					sess.revoke(sub, res, protocol.ErrUnhandled)
 					return
 				}
 				sub.sess.l.sched.set(&sub.reauth, sess.l.s.clock.Mono()+sub.renewalDelay())

@@ -51,7 +51,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "worker":
 		fmt.Fprintln(stderr, "mako-bench: worker is started by mako-bench itself")
 		return 2
+	case "help", "-h", "-help", "--help":
+		usage(stdout)
+		return 0
 	}
+	fmt.Fprintf(stderr, "mako-bench: unknown mode %q\n", args[0])
 	usage(stderr)
 	return 2
 }

@@ -3,6 +3,7 @@
 //	mako -c PATH            run
 //	mako check -c PATH      validate the config and exit
 //	mako tail [-ticket T] ws://HOST:PORT SUBSCRIPTION
+//	mako convert-config SOCKETSHARK_CONFIG.py   print the equivalent YAML
 //	mako version
 package main
 
@@ -20,6 +21,20 @@ import (
 	"mako/server"
 )
 
+const usage = `usage: mako COMMAND
+
+  mako -c PATH              run with the config at PATH (YAML; JSON works too)
+  mako check -c PATH        validate the config and exit (0 ok, 2 invalid)
+  mako tail [-ticket T] [-field NAME=JSON] ws://HOST:PORT SUBSCRIPTION
+                            connect, authenticate, subscribe, print every frame
+  mako convert-config [-python P] SOCKETSHARK_CONFIG.py
+                            print the equivalent mako YAML (needs python3)
+  mako version              print the version (also --version)
+  mako help                 print this (also --help, -h)
+
+Configuration reference: docs/config.md; example: deploy/mako.example.yaml.
+`
+
 // version is set at build time (-ldflags "-X main.version=…").
 var version = "dev"
 
@@ -28,9 +43,16 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
 	if len(args) > 0 {
 		switch args[0] {
-		case "version":
+		case "help", "-h", "-help", "--help":
+			fmt.Fprint(stdout, usage)
+			return 0
+		case "version", "-version", "--version":
 			fmt.Fprintln(stdout, "mako", version)
 			return 0
 		case "check":
@@ -42,6 +64,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 0
 		case "tail":
 			return tail(args[1:], stdout, stderr)
+		case "convert-config":
+			return convertConfig(args[1:], stdout, stderr)
 		}
 	}
 	cfg, code := loadConfig(args, stderr)

@@ -36,6 +36,7 @@ func TestCommands(t *testing.T) {
 		{"check ok", []string{"check", "-c", good}, 0, "config ok"},
 		{"check example", []string{"check", "-c", "../../deploy/mako.example.yaml"}, 0, "config ok"},
 		{"check redis example", []string{"check", "-c", "../../deploy/mako.redis.yaml"}, 0, "config ok"},
+		{"check container config", []string{"check", "-c", "../../deploy/container/mako.container.yaml"}, 0, "config ok"},
 		{"check bench config", []string{"check", "-c", "../../deploy/bench/mako.bench.yaml"}, 0, "config ok"},
 		{"unknown key names the key", []string{"check", "-c", typo}, 2, "ws.pingg"},
 		{"invalid value names the key", []string{"check", "-c", badPort}, 2, "ws.port"},
@@ -43,6 +44,15 @@ func TestCommands(t *testing.T) {
 		{"missing -c", []string{"check"}, 2, "-c PATH"},
 		{"missing file", []string{"-c", filepath.Join(dir, "nope.yaml")}, 2, "nope.yaml"},
 		{"tail usage", []string{"tail"}, 2, "usage: mako tail"},
+		{"help", []string{"help"}, 0, "mako check -c PATH"},
+		{"--help", []string{"--help"}, 0, "mako tail"},
+		{"help lists convert-config", []string{"help"}, 0, "mako convert-config"},
+		{"-h", []string{"-h"}, 0, "mako version"},
+		{"--version", []string{"--version"}, 0, "mako "},
+		{"no arguments", nil, 2, "usage: mako COMMAND"},
+		{"tail field without =", []string{"tail", "-field", "org", "ws://127.0.0.1:1", "a.b"}, 2, "want NAME=JSON"},
+		{"tail field not JSON", []string{"tail", "-field", "org=acme", "ws://127.0.0.1:1", "a.b"}, 2, "is not JSON"},
+		{"tail field empty name", []string{"tail", "-field", "=1", "ws://127.0.0.1:1", "a.b"}, 2, "want NAME=JSON"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -47,23 +47,42 @@ func tail(args []string, stdout, stderr io.Writer) int {
 		b, _ := json.Marshal(v)
 		return c.Write(ctx, websocket.MessageText, b)
 	}
+	// expectOK prints the reply to the event just sent; an error reply
+	// ends tail with status 1, since nothing would follow.
+	expectOK := func(event string) bool {
+		_, b, err := c.Read(ctx)
+		if err != nil {
+			fmt.Fprintln(stderr, "mako tail:", err)
+			return false
+		}
+		fmt.Fprintln(stdout, string(b))
+		var r struct{ Status, Error string }
+		if json.Unmarshal(b, &r) != nil || r.Status != "ok" {
+			fmt.Fprintf(stderr, "mako tail: %s failed: %s\n", event, r.Error)
+			return false
+		}
+		return true
+	}
 	if *ticket != "" {
 		if err := send(map[string]any{"event": "auth", "ticket": *ticket}); err != nil {
 			fmt.Fprintln(stderr, "mako tail:", err)
+			return 1
+		}
+		if !expectOK("auth") {
 			return 1
 		}
 	}
 	sub := map[string]any{"event": "subscribe", "subscription": subName}
 	for _, e := range extras {
 		name, val, _ := strings.Cut(e, "=")
-		var v any
-		if json.Unmarshal([]byte(val), &v) != nil {
-			v = val
-		}
-		sub[name] = v
+		sub[name] = json.RawMessage(val) // checked by multiFlag.Set
 	}
 	if err := send(sub); err != nil {
 		fmt.Fprintln(stderr, "mako tail:", err)
+		return 1
+	}
+	// A subscription's messages come only after its ok reply.
+	if !expectOK("subscribe") {
 		return 1
 	}
 	for {
@@ -81,5 +100,18 @@ func tail(args []string, stdout, stderr io.Writer) int {
 
 type multiFlag []string
 
-func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
-func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+func (m *multiFlag) String() string { return strings.Join(*m, ",") }
+
+// Set takes NAME=JSON; a missing name or a value that is not JSON is
+// refused (quote a string: -field 'org="acme"').
+func (m *multiFlag) Set(v string) error {
+	name, val, ok := strings.Cut(v, "=")
+	if !ok || name == "" {
+		return fmt.Errorf("want NAME=JSON, got %q", v)
+	}
+	if !json.Valid([]byte(val)) {
+		return fmt.Errorf("%s: value %q is not JSON (quote a string: %s='\"%s\"')", name, val, name, val)
+	}
+	*m = append(*m, v)
+	return nil
+}

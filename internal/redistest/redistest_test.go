@@ -1,9 +1,37 @@
 package redistest
 
 import (
+	"os"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 )
+
+// Without redis-server on PATH a Redis test fails (a skip would let CI pass
+// with none of them run), unless MAKO_SKIP_REDIS=1. The test re-runs this
+// test binary with an empty PATH.
+func TestMissingRedisFails(t *testing.T) {
+	if os.Getenv("REDISTEST_CHILD") == "1" {
+		Start(t)
+		return
+	}
+	for _, tc := range []struct {
+		skip     string
+		wantFail bool
+		want     string
+	}{
+		{"", true, "redis-server not installed"},
+		{"1", false, "SKIP"},
+	} {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestMissingRedisFails$", "-test.v")
+		cmd.Env = []string{"PATH=" + t.TempDir(), "REDISTEST_CHILD=1", "MAKO_SKIP_REDIS=" + tc.skip}
+		out, err := cmd.CombinedOutput()
+		if failed := err != nil; failed != tc.wantFail || !strings.Contains(string(out), tc.want) {
+			t.Fatalf("MAKO_SKIP_REDIS=%q: failed %v (want %v), output:\n%s", tc.skip, failed, tc.wantFail, out)
+		}
+	}
+}
 
 func TestServerRestart(t *testing.T) {
 	s := Start(t)

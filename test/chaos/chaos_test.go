@@ -224,7 +224,9 @@ func chaoticAuthorizer(t *testing.T, timeout time.Duration) *httptest.Server {
 	return srv
 }
 
-// slowConsumer upgrades, subscribes to every channel and never reads.
+// slowConsumer upgrades, subscribes to every channel and to open.slow (a
+// channel of large messages only it holds, with no authorizer, so that it
+// surely falls behind whatever the load) and never reads.
 func slowConsumer(t *testing.T, addr string) net.Conn {
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -238,6 +240,7 @@ func slowConsumer(t *testing.T, addr string) net.Conn {
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
 	var b strings.Builder
 	b.WriteString(req)
+	b.Write(maskedText(`{"event":"subscribe","subscription":"open.slow"}`))
 	for ch := range channels {
 		b.Write(maskedText(fmt.Sprintf(`{"event":"subscribe","subscription":"chaos.c%d"}`, ch)))
 	}
@@ -275,7 +278,10 @@ func runChaos(t *testing.T, policy string) {
 	cfg := e2e.Config()
 	cfg.Redis = &config.Redis{
 		URL: "redis://" + rs.Addr() + "/0", Host: "localhost", Port: 6379,
-		PingInterval: 0.2, PingTimeout: 0.2,
+		// No Redis pings: a killed Redis closes its sockets, and on a
+		// loaded 2-core machine a 0.2 s ping timeout reports outages that
+		// never happened (which the drain then acts on).
+		PingInterval: 0, PingTimeout: 0.2,
 		OnLoss: policy, DrainWindow: 5,
 		LossGrace: 5, // the outage below is shorter: nobody is drained
 	}
@@ -285,11 +291,14 @@ func runChaos(t *testing.T, policy string) {
 	cfg.WS.MaxOutboundBytes = 128 << 10
 	no := false
 	cfg.Services["chaos"] = &config.Service{RequireAuthentication: &no, Authorizer: authz.URL + "/authorize"}
+	cfg.Services["open"] = &config.Service{RequireAuthentication: &no}
 	scrape := e2e.ServeMetrics(t, cfg)
 	srv := e2e.StartServer(t, cfg)
 
 	p := &publisher{rs: rs}
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
+	// Bounds a hang, not the run (about 10 s per policy on an idle 2-core
+	// machine).
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Second)
 	defer cancel()
 
 	cs := make([]*client, clients)
@@ -305,6 +314,7 @@ func runChaos(t *testing.T, policy string) {
 	}
 
 	pad := strings.Repeat("x", 512)
+	slowBody := fmt.Sprintf(`{"subscription":"open.slow","data":%q}`, strings.Repeat("s", 32<<10))
 	pubStop := make(chan struct{})
 	pubDone := make(chan struct{})
 	go func() {
@@ -318,6 +328,11 @@ func runChaos(t *testing.T, policy string) {
 			case <-tk.C:
 			}
 			p.publishOne(i%channels, pad)
+			if i%channels == 0 {
+				// 32 KiB for the slow consumer alone: past its cap plus
+				// what the kernel holds for it within a few seconds.
+				_, _ = p.rs.Do("PUBLISH", "open.slow", slowBody)
+			}
 		}
 	}()
 

@@ -53,7 +53,7 @@ func TestAuthNoMethodConfigured(t *testing.T) {
 	f.svc.NoCall(t)
 }
 
-// Rule: no ticket, or an empty one → Must specify ticket.
+// Rule: no ticket, or one Python finds false → Must specify ticket.
 func TestAuthMissingTicket(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, nil)
@@ -63,11 +63,27 @@ func TestAuthMissingTicket(t *testing.T) {
 		`{"event":"auth","method":"ticket"}`,
 		`{"event":"auth","ticket":""}`,
 		`{"event":"auth","ticket":null}`,
+		`{"event":"auth","ticket":0}`,
+		`{"event":"auth","ticket":false}`,
+		`{"event":"auth","ticket":[]}`,
+		`{"event":"auth","ticket":{}}`,
 	} {
 		expectJSONMsg(t, frame, c.Roundtrip(frame), `{"event":"auth","status":"error","error":"`+errNeedsTicket+`"}`)
 	}
 	c.Quiet()
 	f.svc.NoCall(t)
+}
+
+// Rule: any other ticket is posted as the client sent it (SocketShark checks
+// only "if not ticket"), a number or an object too.
+func TestAuthTicketAnyTrueValue(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	c := f.dial()
+	for _, ticket := range []string{`7`, `true`, `["a"]`, `{"k":"v"}`, `"x\u00e9"`} {
+		expectJSONMsg(t, ticket, c.Roundtrip(`{"event":"auth","ticket":`+ticket+`}`), `{"event":"auth","status":"ok"}`)
+		f.call("/auth", `{"ticket":`+ticket+`}`)
+	}
 }
 
 // Rule: a validation reply with status ≠ ok → its error, or Authentication

@@ -45,6 +45,8 @@ type fixture struct {
 	cfg  *config.Config
 	srv  *server.Server
 	opts []func(*server.Options) // set by mod, e.g. a fake clock
+
+	clock *e2e.FakeClock // set by a mod that puts the server on a fake clock
 }
 
 // newFixture builds the fixture; mod adjusts the config (and service

@@ -1,0 +1,1 @@
+# A config module that sets nothing: SocketShark runs on its defaults.
