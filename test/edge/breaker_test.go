@@ -2,6 +2,9 @@ package edge
 
 import (
 	"context"
+	"fmt"
+	"mako/config"
+	"sync"
 	"testing"
 
 	"mako/internal/e2e"
@@ -55,4 +58,115 @@ func TestRestartAfterShutdownOfManySilentConnections(t *testing.T) {
 	open(t, second).ping("again")
 	// The old clients still get their 1001, however late they read it.
 	clients[0].expectClose(1001)
+}
+
+// callCounter counts a service's callbacks per path and subscription.
+type callCounter struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (cc *callCounter) add(c e2e.Call) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if cc.n == nil {
+		cc.n = map[string]int{}
+	}
+	cc.n[c.Path+" "+fmt.Sprint(c.Body["subscription"])]++
+}
+
+func (cc *callCounter) get(path, sub string) int {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	return cc.n[path+" "+sub]
+}
+
+func (cc *callCounter) String() string {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	return fmt.Sprint(cc.n)
+}
+
+// A client whose reading is paused (its queue of events is full behind a
+// before_subscribe that hangs) and which then ends the connection (a close
+// frame and a FIN, or a reset) while the call is in flight: once the call
+// returns, the session finishes, and every subscription that got
+// on_subscribe gets exactly one before_unsubscribe and one on_unsubscribe
+// (protocol.md: a disconnect calls both); none gets any callback twice.
+func TestPausedSessionEndsDuringServiceCall(t *testing.T) {
+	for _, how := range []string{"close_frame_and_fin", "fin", "reset"} {
+		t.Run(how, func(t *testing.T) {
+			t.Parallel()
+			svc := e2e.NewService(t)
+			var cc callCounter
+			release := make(chan struct{})
+			svc.ReplyFunc("/before_subscribe", func(c e2e.Call) (int, string) {
+				cc.add(c)
+				if c.Body["subscription"] == "demo.t0" {
+					<-release
+				}
+				return 200, `{"status":"ok"}`
+			})
+			for _, p := range []string{"/on_subscribe", "/before_unsubscribe", "/on_unsubscribe"} {
+				svc.ReplyFunc(p, func(c e2e.Call) (int, string) { cc.add(c); return 200, `{"status":"ok"}` })
+			}
+			releaseOnce := sync.OnceFunc(func() { close(release) })
+			t.Cleanup(releaseOnce)
+			no := false
+			srv := startServer(t, func(c *cfgT) {
+				c.HTTP.Timeout = 30
+				c.Limits.MaxQueuedEvents = 4
+				c.Services["demo"] = &config.Service{
+					RequireAuthentication: &no,
+					BeforeSubscribe:       svc.URL("/before_subscribe"),
+					OnSubscribe:           svc.URL("/on_subscribe"),
+					BeforeUnsubscribe:     svc.URL("/before_unsubscribe"),
+					OnUnsubscribe:         svc.URL("/on_unsubscribe"),
+				}
+			})
+			rc := open(t, srv)
+			rc.send(`{"event":"subscribe","subscription":"demo.a0"}`)
+			if m := rc.nextJSON(); m["status"] != "ok" {
+				t.Fatalf("subscribe a0: %v", m)
+			}
+			const n = 20
+			b := burst(n, func(i int) string { return fmt.Sprintf(`{"event":"subscribe","subscription":"demo.t%d"}`, i) })
+			if how == "close_frame_and_fin" {
+				b = append(b, clientFrame(true, 0, opClose, closePayload(1000, "bye"), true)...)
+			}
+			rc.write(b)
+			e2eEventually(t, "demo.t0's call in flight", func() bool { return cc.get("/before_subscribe", "demo.t0") == 1 }, cc.String)
+			switch how {
+			case "reset":
+				_ = rc.c.SetLinger(0)
+				_ = rc.c.Close()
+			default:
+				_ = rc.c.CloseWrite()
+			}
+			releaseOnce()
+			state := func() string {
+				st, _ := srv.Stats(context.Background())
+				return fmt.Sprintf("%+v calls %s", st, cc.String())
+			}
+			e2eEventually(t, "the session to finish", func() bool {
+				st, err := srv.Stats(context.Background())
+				return err == nil && st.Sessions == 0 && st.Calls == 0 && st.Connections == 0
+			}, state)
+			for i := -1; i < n; i++ {
+				sub := fmt.Sprintf("demo.t%d", i)
+				if i < 0 {
+					sub = "demo.a0"
+				}
+				on, off := cc.get("/on_subscribe", sub), cc.get("/on_unsubscribe", sub)
+				if on > 1 || off != on || cc.get("/before_subscribe", sub) > 1 || cc.get("/before_unsubscribe", sub) != on {
+					t.Errorf("%s: before_subscribe %d, on_subscribe %d, before_unsubscribe %d, on_unsubscribe %d",
+						sub, cc.get("/before_subscribe", sub), on, cc.get("/before_unsubscribe", sub), off)
+				}
+			}
+			if cc.get("/on_unsubscribe", "demo.a0") != 1 {
+				t.Errorf("demo.a0 (subscribed before): on_unsubscribe %d, want 1", cc.get("/on_unsubscribe", "demo.a0"))
+			}
+			t.Logf("calls: %s", cc.String())
+		})
+	}
 }
