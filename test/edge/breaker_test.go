@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"mako/config"
+	mrand "math/rand/v2"
 	"sync"
 	"testing"
+	"time"
 
 	"mako/internal/e2e"
 	"mako/server"
@@ -169,4 +171,68 @@ func TestPausedSessionEndsDuringServiceCall(t *testing.T) {
 			t.Logf("calls: %s", cc.String())
 		})
 	}
+}
+
+// A reconnect storm in which every client resets its connection at a random
+// point of its subscribe (before, during or after before_subscribe and
+// on_subscribe, which take a few random milliseconds): for every topic,
+// on_subscribe is called at most once, and exactly as often as
+// before_unsubscribe and on_unsubscribe; every session finishes.
+func TestStormOfResetsMidCallbackPairsCallbacks(t *testing.T) {
+	t.Parallel()
+	svc := e2e.NewService(t)
+	var cc callCounter
+	delay := func() {
+		// Pacing, not synchronisation: spreads the resets over every
+		// stage of the callbacks.
+		time.Sleep(time.Duration(mrand.IntN(4)) * time.Millisecond)
+	}
+	for _, p := range []string{"/before_subscribe", "/on_subscribe", "/before_unsubscribe", "/on_unsubscribe"} {
+		svc.ReplyFunc(p, func(c e2e.Call) (int, string) { cc.add(c); delay(); return 200, `{"status":"ok"}` })
+	}
+	go func() { // e2e.Service records every call in a bounded channel: keep it empty
+		for range svc.Calls {
+		}
+	}()
+	no := false
+	srv := startServer(t, func(c *cfgT) {
+		c.Services["demo"] = &config.Service{
+			RequireAuthentication: &no,
+			BeforeSubscribe:       svc.URL("/before_subscribe"),
+			OnSubscribe:           svc.URL("/on_subscribe"),
+			BeforeUnsubscribe:     svc.URL("/before_unsubscribe"),
+			OnUnsubscribe:         svc.URL("/on_unsubscribe"),
+		}
+	})
+	const n = 400
+	var wg sync.WaitGroup
+	for i := range n {
+		rc := open(t, srv)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = rc.c.SetWriteDeadline(time.Now().Add(wait))
+			_, _ = rc.c.Write(clientFrame(true, 0, opText, []byte(fmt.Sprintf(`{"event":"subscribe","subscription":"demo.c%d"}`, i)), true))
+			if i%5 != 0 {
+				time.Sleep(time.Duration(mrand.IntN(12)) * time.Millisecond) // pacing
+			}
+			_ = rc.c.SetLinger(0)
+			_ = rc.c.Close()
+		}()
+	}
+	wg.Wait()
+	e2eEventually(t, "every session to finish", func() bool {
+		st, err := srv.Stats(context.Background())
+		return err == nil && st.Sessions == 0 && st.Calls == 0
+	}, cc.String)
+	subscribed := 0
+	for i := range n {
+		sub := fmt.Sprintf("demo.c%d", i)
+		bs, on, bu, ou := cc.get("/before_subscribe", sub), cc.get("/on_subscribe", sub), cc.get("/before_unsubscribe", sub), cc.get("/on_unsubscribe", sub)
+		if bs > 1 || on > bs || bu != on || ou != on {
+			t.Errorf("%s: before_subscribe %d, on_subscribe %d, before_unsubscribe %d, on_unsubscribe %d", sub, bs, on, bu, ou)
+		}
+		subscribed += on
+	}
+	t.Logf("%d of %d subscriptions reached on_subscribe before the reset", subscribed, n)
 }
