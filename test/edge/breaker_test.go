@@ -236,3 +236,59 @@ func TestStormOfResetsMidCallbackPairsCallbacks(t *testing.T) {
 	}
 	t.Logf("%d of %d subscriptions reached on_subscribe before the reset", subscribed, n)
 }
+
+// Twenty clients each resubscribe 150 topics in one write, against a slow
+// authorizer behind a small per-service concurrency and wait queue and a
+// session queue of 2: every client gets one reply per subscribe, in order
+// (ok, or "Service unavailable." at once when the service's wait queue is
+// full), and stays connected; nothing is left in flight afterwards.
+func TestBurstsAgainstFullServiceQueue(t *testing.T) {
+	t.Parallel()
+	svc := e2e.NewService(t)
+	svc.ReplyFunc("/authorize", func(e2e.Call) (int, string) {
+		time.Sleep(time.Duration(mrand.IntN(2)) * time.Millisecond) // a slow service
+		return 200, `{"status":"ok"}`
+	})
+	go func() { // e2e.Service records every call in a bounded channel: keep it empty
+		for range svc.Calls {
+		}
+	}()
+	no := false
+	srv := startServer(t, func(c *cfgT) {
+		c.Limits.MaxQueuedEvents = 2
+		c.HTTP.MaxConcurrencyPerService = 4
+		c.HTTP.MaxQueuedPerService = 8
+		c.Services["demo"] = &config.Service{RequireAuthentication: &no, Authorizer: svc.URL("/authorize")}
+	})
+	const clients, n = 20, 150
+	var conns []*rawConn
+	for range clients {
+		conns = append(conns, open(t, srv))
+	}
+	for _, rc := range conns {
+		rc.write(burst(n, func(i int) string { return fmt.Sprintf(`{"event":"subscribe","subscription":"demo.t%d"}`, i) }))
+	}
+	ok, unavailable := 0, 0
+	for c, rc := range conns {
+		for i := range n {
+			m := rc.nextJSON()
+			if m["event"] != "subscribe" || m["subscription"] != fmt.Sprintf("demo.t%d", i) {
+				t.Fatalf("client %d reply %d: %v", c, i, m)
+			}
+			switch {
+			case m["status"] == "ok":
+				ok++
+			case m["error"] == "Service unavailable.":
+				unavailable++
+			default:
+				t.Fatalf("client %d reply %d: %v", c, i, m)
+			}
+		}
+		rc.ping("open")
+	}
+	t.Logf("%d ok, %d refused by the full wait queue", ok, unavailable)
+	st, err := srv.Stats(context.Background())
+	if err != nil || st.Calls != 0 {
+		t.Fatalf("stats %+v %v", st, err)
+	}
+}
