@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -267,5 +268,108 @@ func waitGroup(t *testing.T, wg *sync.WaitGroup, errs chan error) {
 		t.Fatal(err)
 	case <-ctx.Done():
 		t.Fatal("healthy readers fell behind")
+	}
+}
+
+// On one loop, service results (on_message echoes), broker acks (new
+// subscriptions) and fan-out batches of a numbered stream interleave in
+// the loop's inbox: every stream subscriber gets every number in order,
+// and every busy client gets its replies in order.
+func TestStreamOrderAmidResultsAndAcks(t *testing.T) {
+	t.Parallel()
+	svc := e2e.NewService(t)
+	svc.ReplyFunc("/on_message", func(c e2e.Call) (int, string) {
+		d, _ := json.Marshal(c.Body["data"])
+		return 200, `{"status":"ok","data":` + string(d) + `}`
+	})
+	go func() { // e2e.Service records every call in a bounded channel: keep it empty
+		for range svc.Calls {
+		}
+	}()
+	no := false
+	srv := startServer(t, func(c *cfgT) {
+		c.Services["demo"] = &config.Service{RequireAuthentication: &no, OnMessage: svc.URL("/on_message")}
+	}, oneLoop)
+	const streamers, busy, events, msgs = 50, 40, 100, 600
+	errs := make(chan error, streamers+busy)
+	var wg sync.WaitGroup
+	for i := range streamers {
+		rc := open(t, srv)
+		rc.subscribe("demo.x")
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next := 0; next < msgs; next++ {
+				f, err := rc.readFrame()
+				if err != nil {
+					errs <- fmt.Errorf("streamer %d at %d: %v", i, next, err)
+					return
+				}
+				var m struct {
+					Data struct{ N int }
+				}
+				if json.Unmarshal(f.payload, &m) != nil || m.Data.N != next {
+					errs <- fmt.Errorf("streamer %d: got %q, want %d", i, f.payload, next)
+					return
+				}
+			}
+		}()
+	}
+	var busyConns []*rawConn
+	for range busy {
+		busyConns = append(busyConns, open(t, srv))
+	}
+	pubDone := make(chan struct{})
+	go func() {
+		defer close(pubDone)
+		for n := range msgs {
+			e2e.Publish(t, srv, fmt.Sprintf(`{"subscription":"demo.x","data":{"n":%d}}`, n))
+		}
+	}()
+	for c, rc := range busyConns {
+		rc.write(burst(events, func(i int) string {
+			switch {
+			case i == 0:
+				return fmt.Sprintf(`{"event":"subscribe","subscription":"demo.m%d"}`, c)
+			case i%2 == 0:
+				return fmt.Sprintf(`{"event":"message","subscription":"demo.m%d","data":%d}`, c, i)
+			}
+			return fmt.Sprintf(`{"event":"subscribe","subscription":"demo.b%d_%d"}`, c, i)
+		}))
+	}
+	for c, rc := range busyConns {
+		for i := range events {
+			m := rc.nextJSON()
+			switch {
+			case i == 0:
+				if m["status"] != "ok" {
+					t.Fatalf("busy %d subscribe: %v", c, m)
+				}
+				continue
+			case i%2 == 0:
+				if m["event"] != "message" || m["data"] != float64(i) {
+					t.Fatalf("busy %d reply %d: %v", c, i, m)
+				}
+				continue
+			}
+			if m["event"] != "subscribe" || m["status"] != "ok" || m["subscription"] != fmt.Sprintf("demo.b%d_%d", c, i) {
+				t.Fatalf("busy %d reply %d: %v", c, i, m)
+			}
+		}
+	}
+	<-pubDone
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case err := <-errs:
+		t.Fatal(err)
+	case <-time.After(3 * wait):
+		t.Fatal("streamers did not get every message")
+	}
+	select {
+	case err := <-errs:
+		t.Fatal(err)
+	default:
 	}
 }
