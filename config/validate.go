@@ -143,7 +143,8 @@ func (c *Config) Validate() error {
 	c.validateServices(&k)
 	k.nonNegative("limits.max_queued_events", c.Limits.MaxQueuedEvents)
 	k.nonNegative("limits.max_inbound_bytes", c.Limits.MaxInboundBytes)
-	k.nonNegative("limits.max_subscriptions", c.Limits.MaxSubscriptions)
+	// 0 would refuse every subscribe: a config that cannot be meant.
+	k.atLeast("limits.max_subscriptions", c.Limits.MaxSubscriptions, 1)
 	k.seconds("limits.drain_timeout", c.Limits.DrainTimeout)
 	k.nonNegative("limits.max_connections", c.Limits.MaxConnections)
 	k.nonNegative("limits.max_held_messages", c.Limits.MaxHeldMessages)
@@ -180,7 +181,8 @@ func (c *Config) validateWS(k *checker) {
 	// 125 is the largest control-frame payload: smaller makes no sense.
 	k.intRange("ws.max_message_size", w.MaxMessageSize, 125, 1<<30)
 	k.seconds("ws.handshake_timeout", w.HandshakeTimeout)
-	k.nonNegative("ws.max_outbound_bytes", w.MaxOutboundBytes)
+	// 0 would cut every client with anything queued behind one frame.
+	k.atLeast("ws.max_outbound_bytes", w.MaxOutboundBytes, 1)
 	k.seconds("ws.close_timeout", w.CloseTimeout)
 	k.nonNegative("ws.socket_send_buffer", w.SocketSendBuffer)
 	k.nonEmptyItems("ws.allowed_origins", w.AllowedOrigins)

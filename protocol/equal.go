@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/big"
 	"strconv"
+	"unicode/utf8"
 
 	json "github.com/goccy/go-json"
 )
@@ -21,8 +22,9 @@ func JSONEqual(a, b json.RawMessage) bool {
 	}
 	// Fast paths for the usual filter_fields values: identical scalars and
 	// plain strings need no decoding.
-	if bytes.Equal(a, b) && a[0] != '{' && a[0] != '[' && a[0] != '"' {
-		return json.Valid(a)
+	if bytes.Equal(a, b) && a[0] != '{' && a[0] != '[' && a[0] != '"' && a[0] != 'N' {
+		end, ok := scanValue(a, 0, 0)
+		return ok && end == len(a)
 	}
 	if a[0] == '"' || b[0] == '"' {
 		if isPlainString(a) && isPlainString(b) {
@@ -40,25 +42,83 @@ func JSONEqual(a, b json.RawMessage) bool {
 	if !ok {
 		return false
 	}
-	return pyEqual(va, vb)
+	return pyEqual(va, vb, false)
 }
 
-// decodeAny decodes with json.Number so integers keep full precision, as
-// Python's arbitrary-size ints do.
+// decodeAny decodes raw as json.loads would, into nil, bool, string,
+// json.Number (the literal, so integers keep full precision as Python's
+// arbitrary-size ints do), []any and map[string]any (last duplicate wins).
 func decodeAny(raw []byte) (any, bool) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
+	if !utf8.Valid(raw) {
 		return nil, false
 	}
-	if dec.More() {
+	start := skipWS(raw, 0)
+	end, ok := scanValue(raw, start, 0)
+	if !ok || skipWS(raw, end) != len(raw) {
 		return nil, false
 	}
+	v, _ := buildValue(raw, start)
 	return v, true
 }
 
-func pyEqual(x, y any) bool {
+// buildValue builds the value at b[i], which scanValue has accepted, and
+// returns it with the index just past it.
+func buildValue(b []byte, i int) (any, int) {
+	switch c := b[i]; c {
+	case '{':
+		m := map[string]any{}
+		i = skipWS(b, i+1)
+		if b[i] == '}' {
+			return m, i + 1
+		}
+		for {
+			end, _, _ := scanString(b, i)
+			k, _ := unquote(b[i:end])
+			var v any
+			v, i = buildValue(b, skipWS(b, skipWS(b, end)+1))
+			m[k] = v
+			i = skipWS(b, i)
+			if b[i] == '}' {
+				return m, i + 1
+			}
+			i = skipWS(b, i+1)
+		}
+	case '[':
+		a := []any{}
+		i = skipWS(b, i+1)
+		if b[i] == ']' {
+			return a, i + 1
+		}
+		for {
+			var v any
+			v, i = buildValue(b, i)
+			a = append(a, v)
+			i = skipWS(b, i)
+			if b[i] == ']' {
+				return a, i + 1
+			}
+			i = skipWS(b, i+1)
+		}
+	case '"':
+		end, _, _ := scanString(b, i)
+		s, _ := unquote(b[i:end])
+		return s, end
+	case 't':
+		return true, i + 4
+	case 'f':
+		return false, i + 5
+	case 'n':
+		return nil, i + 4
+	}
+	end, _ := scanValue(b, i, 0)
+	return json.Number(b[i:end]), end
+}
+
+// pyEqual is Python's == on loaded values. nested is true inside a list or
+// dict, where Python compares elements identity first: json.loads returns
+// one shared float object for every NaN literal, so [NaN] == [NaN] although
+// NaN != NaN.
+func pyEqual(x, y any, nested bool) bool {
 	switch xv := x.(type) {
 	case nil:
 		return y == nil
@@ -66,14 +126,14 @@ func pyEqual(x, y any) bool {
 		yv, ok := y.(string)
 		return ok && xv == yv
 	case bool, json.Number:
-		return numEqual(x, y)
+		return numEqual(x, y, nested)
 	case []any:
 		yv, ok := y.([]any)
 		if !ok || len(xv) != len(yv) {
 			return false
 		}
 		for i := range xv {
-			if !pyEqual(xv[i], yv[i]) {
+			if !pyEqual(xv[i], yv[i], true) {
 				return false
 			}
 		}
@@ -85,7 +145,7 @@ func pyEqual(x, y any) bool {
 		}
 		for k, v := range xv {
 			w, ok := yv[k]
-			if !ok || !pyEqual(v, w) {
+			if !ok || !pyEqual(v, w, true) {
 				return false
 			}
 		}
@@ -121,7 +181,7 @@ func toPyNum(v any) (pyNum, bool) {
 	return pyNum{}, false
 }
 
-func numEqual(x, y any) bool {
+func numEqual(x, y any, nested bool) bool {
 	a, ok := toPyNum(x)
 	if !ok {
 		return false
@@ -134,7 +194,7 @@ func numEqual(x, y any) bool {
 	case a.isInt && b.isInt:
 		return a.i.Cmp(b.i) == 0
 	case !a.isInt && !b.isInt:
-		return a.f == b.f
+		return a.f == b.f || (nested && math.IsNaN(a.f) && math.IsNaN(b.f))
 	case a.isInt:
 		return intEqualsFloat(a.i, b.f)
 	default:
@@ -172,7 +232,7 @@ func canonicalKey(raw json.RawMessage) string {
 			return "1"
 		}
 		return "0"
-	case c == '-' || (c >= '0' && c <= '9'):
+	case c == '-' || (c >= '0' && c <= '9') || c == 'N' || c == 'I':
 		return canonicalNumber(string(raw))
 	}
 	var buf bytes.Buffer

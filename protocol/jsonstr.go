@@ -7,9 +7,17 @@ import (
 
 const hexDigits = "0123456789abcdef"
 
+// Strings decoded here may hold lone surrogates, which Python's json.loads
+// keeps in its str and json.dumps writes back as the same \udXXX escape. Go
+// strings are bytes, so a lone surrogate is held as its generalized UTF-8
+// encoding (WTF-8: ED A0..BF 80..BF, three bytes that are not valid UTF-8),
+// and AppendJSONString turns exactly those three bytes back into the escape.
+
 // AppendJSONString appends s as a JSON string literal. Valid UTF-8 is kept
-// as-is (smaller than Python's \u escapes and equal once decoded); invalid
-// bytes become \ufffd so the output is always valid JSON.
+// as-is (smaller than Python's \u escapes and equal once decoded); a lone
+// surrogate held as WTF-8 (see unquote) is written as its \udXXX escape,
+// as json.dumps writes it; any other invalid byte becomes \ufffd, so the
+// output is always valid JSON.
 func AppendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
@@ -44,8 +52,13 @@ func AppendJSONString(dst []byte, s string) []byte {
 		r, size := utf8.DecodeRuneInString(s[i:])
 		if r == utf8.RuneError && size == 1 {
 			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i++
+			if sr, ok := wtf8Surrogate(s[i:]); ok {
+				dst = append(dst, '\\', 'u', hexDigits[sr>>12], hexDigits[sr>>8&0xf], hexDigits[sr>>4&0xf], hexDigits[sr&0xf])
+				i += 3
+			} else {
+				dst = append(dst, `\ufffd`...)
+				i++
+			}
 			start = i
 			continue
 		}
@@ -53,6 +66,64 @@ func AppendJSONString(dst []byte, s string) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// wtf8Surrogate decodes a surrogate code point held as WTF-8 at the start
+// of s.
+func wtf8Surrogate(s string) (rune, bool) {
+	if len(s) < 3 || s[0] != 0xed || s[1] < 0xa0 || s[1] > 0xbf || s[2] < 0x80 || s[2] > 0xbf {
+		return 0, false
+	}
+	return 0xd000 | rune(s[1]&0x3f)<<6 | rune(s[2]&0x3f), true
+}
+
+// appendWTF8Surrogate appends a surrogate code point as WTF-8.
+func appendWTF8Surrogate(dst []byte, r rune) []byte {
+	return append(dst, 0xed, 0x80|byte(r>>6&0x3f), 0x80|byte(r&0x3f))
+}
+
+// RuneCount counts the code points of a decoded string as Python's len()
+// does: a lone surrogate (three WTF-8 bytes) is one.
+func RuneCount(s string) int {
+	n := 0
+	for i := 0; i < len(s); n++ {
+		if s[i] < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if _, ok := wtf8Surrogate(s[i:]); ok {
+			i += 3
+			continue
+		}
+		_, size := utf8.DecodeRuneInString(s[i:])
+		i += size
+	}
+	return n
+}
+
+// RunePrefix is the byte length of the first n code points of a decoded
+// string, counted as RuneCount counts them (Python's s[:n]).
+func RunePrefix(s string, n int) int {
+	i := 0
+	for ; n > 0 && i < len(s); n-- {
+		if s[i] < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if _, ok := wtf8Surrogate(s[i:]); ok {
+			i += 3
+			continue
+		}
+		_, size := utf8.DecodeRuneInString(s[i:])
+		i += size
+	}
+	return i
+}
+
+// UnquoteString decodes a JSON string literal as json.loads does (see
+// unquote); ok is false when raw is not a valid string literal.
+func UnquoteString(raw []byte) (s string, ok bool) {
+	return unquote(raw)
 }
 
 // isPlainString reports whether raw is a JSON string literal that needs no
@@ -75,9 +146,11 @@ func isPlainString(raw []byte) bool {
 	return ascii || utf8.Valid(body)
 }
 
-// unquote decodes a JSON string literal. Lone surrogates and invalid UTF-8
-// become U+FFFD: one code point each, so rune counts match what Python's
-// json.loads would give (it keeps lone surrogates as single code points).
+// unquote decodes a JSON string literal as json.loads does: an escaped
+// surrogate pair becomes its code point, and a lone surrogate escape is
+// kept, held as WTF-8 so that AppendJSONString writes the same escape back
+// and RuneCount counts it as one code point, as Python's len() does.
+// Invalid UTF-8 bytes (which callers reject before decoding) become U+FFFD.
 func unquote(raw []byte) (string, bool) {
 	if isPlainString(raw) {
 		return string(raw[1 : len(raw)-1]), true
@@ -119,11 +192,12 @@ func unquote(raw []byte) (string, bool) {
 						if r2, ok := hex4(body[i+3:]); ok && r2 >= 0xdc00 && r2 <= 0xdfff {
 							r = utf16.DecodeRune(r, r2)
 							i += 6
-						} else {
-							r = utf8.RuneError
 						}
-					} else {
-						r = utf8.RuneError
+					}
+					if utf16.IsSurrogate(r) {
+						out = appendWTF8Surrogate(out, r)
+						i++
+						continue
 					}
 				}
 				out = utf8.AppendRune(out, r)

@@ -2,7 +2,6 @@ package protocol
 
 import (
 	"errors"
-	"fmt"
 	"math"
 	"strings"
 	"time"
@@ -15,8 +14,11 @@ import (
 // SocketShark's _get_options does: an unusable value is ignored rather than
 // failing the message.
 type Options struct {
-	Order    float64
-	HasOrder bool // order was a number, a numeric string or a boolean (NaN never)
+	Order float64
+	// HasOrder: order was a number, a numeric string or a boolean. NaN
+	// counts, as in SocketShark: it compares false both ways, so a NaN
+	// order is delivered and the next message after it is too.
+	HasOrder bool
 	// OrderKey is the canonical form of order_key (see canonicalKey): ""
 	// for absent or null, the default key. Set only when HasOrder.
 	OrderKey string
@@ -60,6 +62,7 @@ type Published struct {
 // Decoding failures; SocketShark logs and drops such messages.
 var (
 	errPubNotUTF8           = errors.New("protocol: published message: not UTF-8")
+	errPubNotJSON           = errors.New("protocol: published message: not JSON")
 	errPubNotObject         = errors.New("protocol: published message: not a JSON object")
 	errPubNoSubscription    = errors.New("protocol: published message: missing subscription")
 	errPubBadSubscription   = errors.New("protocol: published message: subscription is not a string")
@@ -67,17 +70,18 @@ var (
 	errPubNoData            = errors.New("protocol: published message: missing data")
 )
 
-// errSlowPath is internal: the scanner declines the input (invalid JSON,
-// not an object, escaped keys, deep nesting) and goccy decides instead.
+// errSlowPath is internal: the fast path declines the input (invalid JSON,
+// not an object, escaped keys) and decodePublishedSlow decides instead.
 var errSlowPath = errors.New("protocol: published message: needs the general decoder")
 
 // DecodePublished decodes a published message. The error names the cause.
 //
+// The JSON is read as SocketShark's json.loads reads it (docs/json.md).
 // It runs once per published message on the fan-out path, so well-formed
-// messages go through a single-pass scanner (decodePublishedFast) that
-// allocates a handful of times in all; anything the scanner declines goes to
-// the goccy map decoder (decodePublishedSlow), which also produces every
-// "not JSON" error text.
+// messages go through a single-pass scan (decodePublishedFast) that
+// allocates a handful of times in all; anything it declines goes to the
+// general map decoder (decodePublishedSlow), which also produces every
+// "not JSON" error.
 func DecodePublished(b []byte) (*Published, error) {
 	return decodePublished(b, false)
 }
@@ -100,10 +104,10 @@ func decodePublished(b []byte, shared bool) (*Published, error) {
 	return decodePublishedSlow(b)
 }
 
-// decodePublishedFast decodes b (valid UTF-8) when it is a strict JSON
-// object whose keys hold no escapes, with exactly decodePublishedSlow's
-// results; otherwise it returns errSlowPath. Values alias b when shared, a
-// copy of b otherwise.
+// decodePublishedFast decodes b (valid UTF-8) when it is a JSON object
+// whose keys hold no escapes, with exactly decodePublishedSlow's results;
+// otherwise it returns errSlowPath. Values alias b when shared, a copy of b
+// otherwise.
 func decodePublishedFast(b []byte, shared bool) (*Published, error) {
 	start := skipWS(b, 0)
 	if start >= len(b) || b[start] != '{' {
@@ -111,7 +115,7 @@ func decodePublishedFast(b []byte, shared bool) (*Published, error) {
 	}
 	var buf [16]member
 	ms, end, ok := scanMembers(b, start, buf[:0])
-	if !ok || skipWS(b, end) != len(b) {
+	if !ok || skipWS(b, end) != len(b) || anyEscapedKey(ms) {
 		return nil, errSlowPath
 	}
 	// Like the map the slow path builds, the last duplicate wins.
@@ -223,17 +227,14 @@ func decodePublishedFast(b []byte, shared bool) (*Published, error) {
 	return p, nil
 }
 
-// decodePublishedSlow is the general decoder: a goccy map decode of b,
-// which the caller has checked is valid UTF-8.
+// decodePublishedSlow is the general decoder: a map decode of b, which the
+// caller has checked is valid UTF-8.
 func decodePublishedSlow(b []byte) (*Published, error) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(b, &m); err != nil {
-		if json.Valid(b) {
-			return nil, errPubNotObject
-		}
-		return nil, fmt.Errorf("protocol: published message: not JSON: %w", err)
-	}
-	if m == nil {
+	m, kind := decodeJSONObject(b)
+	switch kind {
+	case docInvalid:
+		return nil, errPubNotJSON
+	case docNotObject:
 		return nil, errPubNotObject
 	}
 	p := &Published{Fields: m}
@@ -298,7 +299,7 @@ func scanOptions(raw []byte) optionsScan {
 	}
 	var buf [8]member
 	ms, end, ok := scanMembers(raw, 0, buf[:0])
-	if !ok || skipWS(raw, end) != len(raw) {
+	if !ok || skipWS(raw, end) != len(raw) || anyEscapedKey(ms) {
 		o.Options = parseOptionsSlow(raw)
 		return o
 	}
@@ -322,7 +323,7 @@ func scanOptions(raw []byte) optionsScan {
 		return raw[ms[j].valStart:ms[j].valEnd]
 	}
 	if order >= 0 {
-		if f, ok := scalarToFloat(value(order)); ok && !math.IsNaN(f) {
+		if f, ok := scalarToFloat(value(order)); ok {
 			o.Order, o.HasOrder = f, true
 			o.OrderKey, o.orderKey = scannedKey(value(orderKey))
 		}
@@ -354,20 +355,19 @@ func scannedKey(raw []byte) (canonical string, plain []byte) {
 	return canonicalKey(raw), nil
 }
 
-// parseOptionsSlow is ParseOptions through a goccy map decode.
+// parseOptionsSlow is ParseOptions through a map decode (escaped keys,
+// invalid UTF-8 or invalid JSON).
 func parseOptionsSlow(raw json.RawMessage) Options {
 	var o Options
-	if len(raw) == 0 || raw[0] != '{' {
+	if len(raw) == 0 || raw[0] != '{' || !utf8.Valid(raw) {
 		return o
 	}
-	// A map, not a struct: goccy (like encoding/json) matches struct fields
-	// case-insensitively, and "ORDER" must not count as "order".
-	var m map[string]json.RawMessage
-	if json.Unmarshal(raw, &m) != nil {
+	m, kind := decodeJSONObject(raw)
+	if kind != docObject {
 		return o
 	}
 	if v, ok := m["order"]; ok {
-		if f, ok := jsonToFloat(v); ok && !math.IsNaN(f) {
+		if f, ok := jsonToFloat(v); ok {
 			o.Order, o.HasOrder = f, true
 			o.OrderKey = canonicalKey(m["order_key"])
 		}

@@ -87,7 +87,9 @@ func TestDecodePublishedOptions(t *testing.T) {
 		{"order abc ignored", `{"order":"abc"}`, Options{}},
 		{"order hex ignored", `{"order":"0x10"}`, Options{}},
 		{"order empty string ignored", `{"order":""}`, Options{}},
-		{"order nan ignored", `{"order":"nan"}`, Options{}},
+		{"order nan kept", `{"order":"nan"}`, Options{Order: math.NaN(), HasOrder: true}},
+		{"order NaN literal kept", `{"order":NaN}`, Options{Order: math.NaN(), HasOrder: true}},
+		{"order Infinity literal", `{"order":-Infinity,"order_key":Infinity}`, Options{Order: math.Inf(-1), HasOrder: true, OrderKey: "+Inf"}},
 		{"order null ignored", `{"order":null}`, Options{}},
 		{"order object ignored", `{"order":{"a":1}}`, Options{}},
 		{"order array ignored", `{"order":[1]}`, Options{}},
@@ -118,8 +120,8 @@ func TestDecodePublishedOptions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if p.Options != tt.want {
-				t.Fatalf("options = %+v, want %+v", p.Options, tt.want)
+			if d := sameOptions(p.Options, tt.want); d != "" {
+				t.Fatal(d)
 			}
 		})
 	}

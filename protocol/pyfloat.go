@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	json "github.com/goccy/go-json"
 )
@@ -28,7 +29,7 @@ func jsonToFloat(raw json.RawMessage) (float64, bool) {
 			return 0, false
 		}
 		return parsePyFloat(s)
-	case c == '-' || (c >= '0' && c <= '9'):
+	case c == '-' || (c >= '0' && c <= '9') || c == 'N' || c == 'I':
 		return numberToFloat(string(raw))
 	}
 	return 0, false
@@ -36,7 +37,8 @@ func jsonToFloat(raw json.RawMessage) (float64, bool) {
 
 // numberToFloat mirrors json.loads followed by float(): an integer literal
 // becomes a Python int, whose float() raises OverflowError when too large,
-// while a float literal that overflows is already inf.
+// while a float literal that overflows is already inf. NaN, Infinity and
+// -Infinity (Python's extensions, which the scanner accepts) are floats.
 func numberToFloat(lit string) (float64, bool) {
 	f, err := strconv.ParseFloat(lit, 64)
 	if err != nil {
@@ -44,19 +46,29 @@ func numberToFloat(lit string) (float64, bool) {
 			return 0, false
 		}
 	}
+	if f == 0 && isIntLiteral(lit) {
+		return 0, true // -0 is the int 0, whose float is +0.0
+	}
 	return f, true
 }
 
+// isIntLiteral reports whether a JSON number literal is one json.loads
+// makes an int: no fraction, no exponent, not NaN or ±Infinity.
 func isIntLiteral(lit string) bool {
-	return !strings.ContainsAny(lit, ".eE")
+	return !strings.ContainsAny(lit, ".eEIN")
 }
 
-// parsePyFloat accepts what Python's float(str) accepts (ASCII digits only):
-// surrounding whitespace, a sign, inf/infinity/nan in any case, decimal
-// digits with single underscores between digits, an optional fraction and
-// exponent. Go's ParseFloat alone is wrong both ways: it takes hex floats
-// and rejects "1_0" and " 2.5 ".
+// parsePyFloat accepts what Python's float(str) accepts: surrounding
+// whitespace, a sign, inf/infinity/nan in any case, decimal digits (any
+// Unicode decimal digit, as Python maps them to ASCII first) with single
+// underscores between digits, an optional fraction and exponent. Go's
+// ParseFloat alone is wrong both ways: it takes hex floats and rejects
+// "1_0", " 2.5 " and "١٢".
 func parsePyFloat(s string) (float64, bool) {
+	s, ok := pyDecimalToASCII(s)
+	if !ok {
+		return 0, false
+	}
 	s = strings.TrimFunc(s, isPySpace)
 	body := s
 	if body != "" && (body[0] == '+' || body[0] == '-') {
@@ -135,6 +147,55 @@ func scanDigitPart(s string, i int) (int, int) {
 		}
 	}
 	return i, n
+}
+
+// pyDecimalToASCII is Python's first step in float(str): every non-ASCII
+// whitespace becomes ' ' and every Unicode decimal digit (category Nd) its
+// ASCII digit; any other non-ASCII character makes the string invalid.
+func pyDecimalToASCII(s string) (string, bool) {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return s, true
+	}
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r < utf8.RuneSelf:
+			b.WriteRune(r)
+		case isPySpace(r):
+			b.WriteByte(' ')
+		default:
+			d, ok := decimalValue(r)
+			if !ok {
+				return "", false
+			}
+			b.WriteByte('0' + d)
+		}
+	}
+	return b.String(), true
+}
+
+// decimalValue is the digit value of a Unicode decimal digit. Unicode
+// allocates category Nd in contiguous runs of ten starting at zero, so the
+// value is the offset from the start of its range, modulo ten.
+func decimalValue(r rune) (byte, bool) {
+	for _, rg := range unicode.Nd.R16 {
+		if r >= rune(rg.Lo) && r <= rune(rg.Hi) && rg.Stride == 1 {
+			return byte((r - rune(rg.Lo)) % 10), true
+		}
+	}
+	for _, rg := range unicode.Nd.R32 {
+		if r >= rune(rg.Lo) && r <= rune(rg.Hi) && rg.Stride == 1 {
+			return byte((r - rune(rg.Lo)) % 10), true
+		}
+	}
+	return 0, false
 }
 
 // isPySpace matches str.strip()'s notion of whitespace, which adds the

@@ -213,9 +213,9 @@ func TestUnquote(t *testing.T) {
 		{`"\"\\\/\b\f\n\r\t"`, "\"\\/\b\f\n\r\t", true},
 		{`"\u00e9\u00E9"`, "éé", true},
 		{`"\ud83d\ude00"`, "😀", true},
-		{`"\ude00\ud83d"`, "\ufffd\ufffd", true},
-		{`"\ud83dx"`, "\ufffdx", true},
-		{`"\ud83d\u0041"`, "\ufffdA", true},
+		{`"\ude00\ud83d"`, "\xed\xb8\x80\xed\xa0\xbd", true}, // lone surrogates kept as WTF-8
+		{`"\ud83dx"`, "\xed\xa0\xbdx", true},
+		{`"\ud83d\u0041"`, "\xed\xa0\xbdA", true},
 		{`"\x"`, "", false},
 		{`"\u12"`, "", false},
 		{`"\"`, "", false},

@@ -1,23 +1,39 @@
 package protocol
 
-import "encoding/binary"
+import (
+	"bytes"
+	"encoding/binary"
+	"unicode/utf8"
 
-// A strict RFC 8259 scanner for the published-message fast path. It only
-// validates and reports spans; it never allocates. Whatever it does not
-// accept (invalid JSON, escaped object keys, nesting deeper than
-// maxScanDepth) the callers hand to the goccy-based decoders, so every
-// error text and every corner case stays goccy's.
+	json "github.com/goccy/go-json"
+)
 
-// maxScanDepth bounds nesting (and so recursion). Deeper documents take the
-// slow path, which applies goccy's own limit.
-const maxScanDepth = 512
+// A scanner for JSON as Python's json.loads reads it (docs/json.md): RFC
+// 8259 plus the literals NaN, Infinity and -Infinity, and minus what Python
+// refuses (integers past its 4,300-digit conversion limit, nesting past its
+// recursion limit). It only validates and reports spans; it never
+// allocates. Every decoder in this package (client events, published
+// messages, options, service replies) goes through it, so they all accept
+// exactly the same documents.
 
-// member is one object member: the key's content (between the quotes; the
-// scanner rejects keys with escapes) and the value, as offsets into the
-// scanned buffer.
+// maxScanDepth bounds nesting (and so recursion). Python's decoder recurses
+// once per level and fails past sys.getrecursionlimit() (1,000) minus the
+// frames already on the stack; SocketShark reaches json.loads a few dozen
+// frames deep, so every depth up to 900 decodes there and mako accepts
+// exactly those.
+const maxScanDepth = 900
+
+// maxIntDigits is Python's default int_max_str_digits: json.loads raises
+// ValueError on an integer literal (no fraction, no exponent) with more
+// digits, and SocketShark drops the document.
+const maxIntDigits = 4300
+
+// member is one object member: the key's content (between the quotes) and
+// the value, as offsets into the scanned buffer.
 type member struct {
 	keyStart, keyEnd int
 	valStart, valEnd int
+	keyEscaped       bool
 }
 
 // strSpecial marks the bytes that end a run of plain string content: the
@@ -110,11 +126,16 @@ func isHex(c byte) bool {
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
-// scanNumber scans -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? from b[i].
+// scanNumber scans -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? from b[i],
+// and -Infinity, which Python's scanner tries when a '-' is followed by 'I'.
 func scanNumber(b []byte, i int) (int, bool) {
 	if b[i] == '-' {
 		i++
+		if i < len(b) && b[i] == 'I' {
+			return scanLiteral(b, i, "Infinity")
+		}
 	}
+	intStart := i
 	switch {
 	case i >= len(b):
 		return 0, false
@@ -124,6 +145,9 @@ func scanNumber(b []byte, i int) (int, bool) {
 		for i++; i < len(b) && isDigit(b[i]); i++ {
 		}
 	default:
+		return 0, false
+	}
+	if i-intStart > maxIntDigits && (i >= len(b) || (b[i] != '.' && b[i] != 'e' && b[i] != 'E')) {
 		return 0, false
 	}
 	if i < len(b) && b[i] == '.' {
@@ -175,6 +199,10 @@ func scanValue(b []byte, i, depth int) (int, bool) {
 		return scanLiteral(b, i, "false")
 	case c == 'n':
 		return scanLiteral(b, i, "null")
+	case c == 'N':
+		return scanLiteral(b, i, "NaN")
+	case c == 'I':
+		return scanLiteral(b, i, "Infinity")
 	case c == '-' || isDigit(c):
 		return scanNumber(b, i)
 	}
@@ -249,8 +277,8 @@ func scanArray(b []byte, i, depth int) (int, bool) {
 
 // scanMembers scans the object whose '{' is b[i], appending its members to
 // dst in document order, and returns the index just past the '}'. ok is
-// false for invalid JSON and for keys holding escapes (which would need
-// goccy's unescaping to name the same map key it does).
+// false for invalid JSON. A key holding a backslash escape is marked
+// keyEscaped: its content must go through unquote to name the key.
 func scanMembers(b []byte, i int, dst []member) (_ []member, end int, ok bool) {
 	i = skipWS(b, i+1)
 	if i < len(b) && b[i] == '}' {
@@ -261,9 +289,8 @@ func scanMembers(b []byte, i int, dst []member) (_ []member, end int, ok bool) {
 			return dst, 0, false
 		}
 		var m member
-		var escaped bool
 		m.keyStart = i + 1
-		if i, escaped, ok = scanString(b, i); !ok || escaped {
+		if i, m.keyEscaped, ok = scanString(b, i); !ok {
 			return dst, 0, false
 		}
 		m.keyEnd = i - 1
@@ -289,4 +316,74 @@ func scanMembers(b []byte, i int, dst []member) (_ []member, end int, ok bool) {
 			return dst, 0, false
 		}
 	}
+}
+
+// anyEscapedKey reports whether a member's key holds an escape.
+func anyEscapedKey(ms []member) bool {
+	for j := range ms {
+		if ms[j].keyEscaped {
+			return true
+		}
+	}
+	return false
+}
+
+// docKind classifies a whole document for decodeJSONObject.
+type docKind uint8
+
+const (
+	docInvalid   docKind = iota // not JSON as Python reads it
+	docNotObject                // JSON, but its top level is not an object
+	docObject
+)
+
+// decodeJSONObject decodes b as a document whose top level should be an object,
+// as json.loads would: whitespace around it, keys unquoted (lone surrogate
+// escapes kept, see unquote), the last of duplicated keys winning. Each
+// value is its own copy of its raw JSON text: it never aliases b, and a
+// small value kept for a session's lifetime (an extra field, an auth field)
+// does not pin the rest of a large document. The map is
+// nil unless the kind is docObject. b must be valid UTF-8 (the callers check:
+// Python only ever decodes text).
+func decodeJSONObject(b []byte) (map[string]json.RawMessage, docKind) {
+	start := skipWS(b, 0)
+	if start >= len(b) {
+		return nil, docInvalid
+	}
+	if b[start] != '{' {
+		end, ok := scanValue(b, start, 0)
+		if !ok || skipWS(b, end) != len(b) {
+			return nil, docInvalid
+		}
+		return nil, docNotObject
+	}
+	var buf [16]member
+	ms, end, ok := scanMembers(b, start, buf[:0])
+	if !ok || skipWS(b, end) != len(b) {
+		return nil, docInvalid
+	}
+	m := make(map[string]json.RawMessage, len(ms))
+	for j := range ms {
+		var key string
+		if ms[j].keyEscaped {
+			key, _ = unquote(b[ms[j].keyStart-1 : ms[j].keyEnd+1])
+		} else {
+			key = string(b[ms[j].keyStart:ms[j].keyEnd])
+		}
+		m[key] = bytes.Clone(b[ms[j].valStart:ms[j].valEnd])
+	}
+	return m, docObject
+}
+
+// DecodeObject decodes a document that should be a JSON object, as
+// Python's json.loads reads it (docs/json.md); it is how service replies
+// are read. ok is false for invalid UTF-8, invalid JSON and a top level
+// other than an object. Values are raw JSON that never alias b; of
+// duplicated keys the last wins.
+func DecodeObject(b []byte) (m map[string]json.RawMessage, ok bool) {
+	if !utf8.Valid(b) {
+		return nil, false
+	}
+	m, kind := decodeJSONObject(b)
+	return m, kind == docObject
 }

@@ -237,8 +237,15 @@ func (s *Server) admit(req *ws.Request) *ws.HTTPError {
 func (sess *session) onFrame(f *ws.Frame) {
 	switch f.Kind {
 	case ws.KindMessage:
-		// SocketShark parses binary frames as JSON too.
-		ev, valid := protocol.DecodeClientEvent(f.Payload)
+		// SocketShark parses binary frames as JSON too, from bytes
+		// (json.loads picks UTF-8/16/32 from them).
+		var ev protocol.ClientEvent
+		var valid bool
+		if f.Op == ws.OpBinary {
+			ev, valid = protocol.DecodeClientEventBinary(f.Payload)
+		} else {
+			ev, valid = protocol.DecodeClientEvent(f.Payload)
+		}
 		sess.enqueue(queued{ev: ev, valid: valid})
 	case ws.KindPing:
 		sess.writeFrame(ws.OpPong, f.Payload)

@@ -302,7 +302,7 @@ func (sess *session) beforeSubscribe(sub *subscription) {
 		if !sess.gone {
 			sub.startTimers(mono)
 		}
-		sess.call(sub.svc.name, epOnSubscribe, sub.svc.cfg.OnSubscribe, sub.body(nil), func(service.Result) { sess.finish() })
+		sess.callOwed(sub.svc.name, epOnSubscribe, sub.svc.cfg.OnSubscribe, sub.body(nil), func(service.Result) { sess.finish() })
 	})
 }
 
@@ -338,7 +338,7 @@ func (sess *session) unsubscribe(sub *subscription) {
 		}
 		sess.endSub(sub)
 		sess.reply(&protocol.Reply{Event: "unsubscribe", Status: "ok", Subscription: sub.name, Extra: sub.extra, Data: dataOf(res)})
-		sess.call(sub.svc.name, epOnUnsubscribe, c.OnUnsubscribe, sub.body(nil), func(service.Result) { sess.finish() })
+		sess.callOwed(sub.svc.name, epOnUnsubscribe, c.OnUnsubscribe, sub.body(nil), func(service.Result) { sess.finish() })
 	})
 }
 

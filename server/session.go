@@ -215,6 +215,18 @@ func (sess *session) done() {
 // session event and close step ends in some k, so a k that never ran would
 // leave the session busy and the shutdown drain waiting forever.
 func (sess *session) call(svc string, ep endpoint, url string, body []byte, k func(service.Result)) {
+	sess.submitCall(svc, ep, url, body, false, k)
+}
+
+// callOwed is call for a callback owed to the service whatever the load:
+// the client has already been answered, or the session is closing, so a
+// refusal would silently drop it (SocketShark always makes these calls).
+// The per-service wait queue's bound does not apply (see Pool.SubmitOwed).
+func (sess *session) callOwed(svc string, ep endpoint, url string, body []byte, k func(service.Result)) {
+	sess.submitCall(svc, ep, url, body, true, k)
+}
+
+func (sess *session) submitCall(svc string, ep endpoint, url string, body []byte, owed bool, k func(service.Result)) {
 	if url == "" {
 		k(service.Result{OK: true})
 		return
@@ -224,15 +236,19 @@ func (sess *session) call(svc string, ep endpoint, url string, body []byte, k fu
 	// starts the next call never lets the count touch zero in between.
 	s.calls.Add(1)
 	start := time.Now() // wall time for the latency metric, not logic
-	submitted := s.pool.Submit(svc, func() {
+	fn := func() {
 		res := callCaller(s, url, body)
 		s.metrics.observeCall(svc, ep, &res, time.Since(start))
 		l.execute(func() {
 			defer s.calls.Add(-1)
 			k(res)
 		})
-	})
-	if !submitted {
+	}
+	if owed {
+		s.pool.SubmitOwed(svc, fn)
+		return
+	}
+	if !s.pool.Submit(svc, fn) {
 		s.log.Debug("service call refused: wait queue full", "service", svc, "limit", s.cfg.HTTP.MaxQueuedPerService)
 		defer s.calls.Add(-1)
 		res := service.Result{Error: service.ServiceUnavailable, Unavailable: true}

@@ -340,14 +340,16 @@ func (sub *subscription) onHeartbeat() {
 }
 
 // unsubscribeCallbacks calls before_unsubscribe, then mid (with its result,
-// may be nil), then on_unsubscribe, then k.
+// may be nil), then on_unsubscribe, then k. They end a subscription the
+// service was told of (a closing session, a revoked authorization), so they
+// are owed: never refused by a full wait queue.
 func (sub *subscription) unsubscribeCallbacks(mid func(service.Result), k func()) {
 	sess, c := sub.sess, sub.svc.cfg
-	sess.call(sub.svc.name, epBeforeUnsubscribe, c.BeforeUnsubscribe, sub.body(nil), func(res service.Result) {
+	sess.callOwed(sub.svc.name, epBeforeUnsubscribe, c.BeforeUnsubscribe, sub.body(nil), func(res service.Result) {
 		if mid != nil {
 			mid(res)
 		}
-		sess.call(sub.svc.name, epOnUnsubscribe, c.OnUnsubscribe, sub.body(nil), func(service.Result) { k() })
+		sess.callOwed(sub.svc.name, epOnUnsubscribe, c.OnUnsubscribe, sub.body(nil), func(service.Result) { k() })
 	})
 }
 

@@ -4,7 +4,6 @@
 package service
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -24,10 +23,10 @@ import (
 	"syscall"
 	"time"
 
-	gojson "github.com/goccy/go-json"
 	"github.com/valyala/fasthttp"
 
 	"mako/config"
+	"mako/protocol"
 )
 
 // ServiceUnavailable is the error a call reports when every try failed, as
@@ -332,15 +331,14 @@ func (c *HTTPCaller) rateLimitWait(resp *fasthttp.Response) time.Duration {
 	return c.wait
 }
 
-// decode turns a 2xx body into a Result; anything but a JSON object is
-// Broken.
+// decode turns a 2xx body into a Result, reading the JSON as SocketShark's
+// resp.json() (json.loads of the UTF-8 text) reads it: NaN and Infinity
+// accepted, lone surrogate escapes kept, the last of duplicated keys
+// winning (docs/json.md). Anything but a JSON object, and a body that is
+// not UTF-8, is Broken.
 func decode(body []byte) Result {
-	b := bytes.TrimLeft(body, " \t\r\n")
-	if len(b) == 0 || b[0] != '{' {
-		return Result{Broken: true}
-	}
-	var m map[string]json.RawMessage
-	if err := gojson.Unmarshal(body, &m); err != nil || m == nil {
+	m, ok := protocol.DecodeObject(body)
+	if !ok {
 		return Result{Broken: true}
 	}
 	r := Result{Fields: m, Data: m["data"]}
@@ -349,18 +347,11 @@ func decode(body []byte) Result {
 	return r
 }
 
-// jsonString returns raw's value when it is a JSON string, "" otherwise.
+// jsonString returns raw's value when it is a JSON string, "" otherwise. A
+// lone surrogate escape is kept (see protocol.UnquoteString), so an error
+// text echoed to the client carries the same escape.
 func jsonString(raw json.RawMessage) string {
-	if len(raw) < 2 || raw[0] != '"' {
-		return ""
-	}
-	if bytes.IndexByte(raw, '\\') < 0 {
-		return string(raw[1 : len(raw)-1])
-	}
-	var s string
-	if gojson.Unmarshal(raw, &s) != nil {
-		return ""
-	}
+	s, _ := protocol.UnquoteString(raw)
 	return s
 }
 
