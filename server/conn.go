@@ -198,6 +198,11 @@ func (sess *session) handshake(buf []byte) int {
 		req.Deflate = false
 	}
 	sess.state = stOpen
+	// A WebSocket session from here until its close steps are done, as
+	// SocketShark counts connections; counted before the 101 leaves.
+	sess.upgraded = true
+	s.metrics.wsTotal.Add(1)
+	s.metrics.wsCount.Add(1)
 	// Read before the 101 leaves: a client (or a test advancing a fake
 	// clock) that has seen it must find the interval counted from earlier.
 	opened := s.clock.Mono()

@@ -130,11 +130,12 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	}
 	s.hub = pubsub.NewHub(b, 0, s.log)
 	s.hub.SetLimits(cfg.Limits.MaxFanoutQueueBytes, cfg.Limits.MaxGappedChannels)
+	s.initMetrics()
 	return s, nil
 }
 
-// Start listens and returns once the WebSocket listener (and the API, when
-// configured) accept connections.
+// Start listens and returns once the WebSocket listener (and the API and
+// /metrics listeners, each when configured) accept connections.
 func (s *Server) Start() error {
 	// Before the broker starts: a Redis already down at start-up is a loss
 	// the policy must see.
@@ -178,7 +179,7 @@ func (s *Server) Start() error {
 		return fmt.Errorf("ws listener %s: %w", ln, err)
 	}
 	s.addr = net.JoinHostPort(s.cfg.WS.Host, strconv.Itoa(port))
-	if s.cfg.API != nil {
+	if s.cfg.API != nil || s.cfg.Metrics.Prometheus != nil {
 		api, err := newAPIServer(s)
 		if err != nil {
 			s.abandonStart()

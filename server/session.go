@@ -21,8 +21,9 @@ type session struct {
 	// paused: parsing stopped because the queue is full; the client's
 	// bytes wait in gnet's inbound buffer. resumePosted: a resume task is
 	// on the loop. closeCalled: gnet's Close was called. (Beside state,
-	// these and unchecked fill what would be padding.)
-	paused, resumePosted, closeCalled bool
+	// these and unchecked fill what would be padding.) upgraded: the 101
+	// was sent, so the session counts in socketshark_connection_count.
+	paused, resumePosted, closeCalled, upgraded bool
 	// unchecked: bytes written since the kernel's unsent bytes were last
 	// read (see backlog).
 	unchecked int32
@@ -199,6 +200,9 @@ func (sess *session) runCloseSteps() {
 
 func (sess *session) done() {
 	sess.finished = true
+	if sess.upgraded {
+		sess.l.s.metrics.wsCount.Add(-1)
+	}
 	sess.subs = nil
 	sess.l.s.sessionDone()
 }
@@ -210,19 +214,19 @@ func (sess *session) done() {
 // Caller that panics resumes as Broken ("Unhandled exception."). Every
 // session event and close step ends in some k, so a k that never ran would
 // leave the session busy and the shutdown drain waiting forever.
-func (sess *session) call(svc string, url string, body []byte, k func(service.Result)) {
-	sess.submitCall(svc, url, body, false, k)
+func (sess *session) call(svc string, ep endpoint, url string, body []byte, k func(service.Result)) {
+	sess.submitCall(svc, ep, url, body, false, k)
 }
 
 // callOwed is call for a callback owed to the service whatever the load:
 // the client has already been answered, or the session is closing, so a
 // refusal would silently drop it (SocketShark always makes these calls).
 // The per-service wait queue's bound does not apply (see Pool.SubmitOwed).
-func (sess *session) callOwed(svc string, url string, body []byte, k func(service.Result)) {
-	sess.submitCall(svc, url, body, true, k)
+func (sess *session) callOwed(svc string, ep endpoint, url string, body []byte, k func(service.Result)) {
+	sess.submitCall(svc, ep, url, body, true, k)
 }
 
-func (sess *session) submitCall(svc string, url string, body []byte, owed bool, k func(service.Result)) {
+func (sess *session) submitCall(svc string, ep endpoint, url string, body []byte, owed bool, k func(service.Result)) {
 	if url == "" {
 		k(service.Result{OK: true})
 		return
@@ -231,8 +235,10 @@ func (sess *session) submitCall(svc string, url string, body []byte, owed bool, 
 	// A call counts until its continuation ran, so a continuation that
 	// starts the next call never lets the count touch zero in between.
 	s.calls.Add(1)
+	start := time.Now() // wall time for the latency metric, not logic
 	fn := func() {
 		res := callCaller(s, url, body)
+		s.metrics.observeCall(svc, ep, &res, time.Since(start))
 		l.execute(func() {
 			defer s.calls.Add(-1)
 			k(res)
@@ -245,7 +251,9 @@ func (sess *session) submitCall(svc string, url string, body []byte, owed bool, 
 	if !s.pool.Submit(svc, fn) {
 		s.log.Debug("service call refused: wait queue full", "service", svc, "limit", s.cfg.HTTP.MaxQueuedPerService)
 		defer s.calls.Add(-1)
-		k(service.Result{Error: service.ServiceUnavailable, Unavailable: true})
+		res := service.Result{Error: service.ServiceUnavailable, Unavailable: true}
+		s.metrics.observeCall(svc, ep, &res, time.Since(start))
+		k(res)
 	}
 }
 
@@ -264,8 +272,8 @@ func callCaller(s *Server, url string, body []byte) (res service.Result) {
 // callEvent is call for a step of a client event: when the session is gone
 // by the time the result arrives, the event just ends (its close steps
 // follow) instead of resuming k.
-func (sess *session) callEvent(svc, url string, body []byte, k func(service.Result)) {
-	sess.call(svc, url, body, func(res service.Result) {
+func (sess *session) callEvent(svc string, ep endpoint, url string, body []byte, k func(service.Result)) {
+	sess.call(svc, ep, url, body, func(res service.Result) {
 		if sess.gone {
 			sess.finish()
 			return
