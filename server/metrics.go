@@ -91,6 +91,7 @@ func (s *Server) writePrometheus(w io.Writer) {
 	fmt.Fprintf(w, "# TYPE mako_close_timeouts_total counter\nmako_close_timeouts_total %d\n", m.closeTimeouts.Load())
 	fmt.Fprintf(w, "# TYPE mako_sessions_paused gauge\nmako_sessions_paused %d\n", m.paused.Load())
 	s.writeLoopMetrics(w)
+	s.writeClientLimitMetrics(w)
 	if o, ok := s.hub.Broker().(interface{ Outages() uint64 }); ok {
 		fmt.Fprintf(w, "# TYPE mako_redis_outages_total counter\nmako_redis_outages_total %d\n", o.Outages())
 	}

@@ -23,9 +23,19 @@ type session struct {
 	// on the loop. closeCalled: gnet's Close was called. (Beside state,
 	// these and unchecked fill what would be padding.)
 	paused, resumePosted, closeCalled bool
+	// proxyPending: the PROXY header (ws.proxy_protocol) is still to come.
+	// ipRefused: the client address is over a per-address limit, so the
+	// upgrade is refused (clientlimit.go).
+	proxyPending bool
+	ipRefused    ipVerdict
 	// unchecked: bytes written since the kernel's unsent bytes were last
 	// read (see backlog).
 	unchecked int32
+	// The event rate bucket (clientlimit.go): its GCRA time, and the
+	// events refused since it was last full.
+	evRefused uint32
+	evTAT     time.Duration
+	ip        *ipEntry // the per-address count this connection holds
 
 	dec   ws.Decoder
 	need  int   // bytes the frame being received needs buffered (0 = unknown)
@@ -56,13 +66,14 @@ type session struct {
 // queued is a client event waiting its turn, or an internal task (e.g. a
 // re-authorization) that must not interleave with client events.
 type queued struct {
-	ev    protocol.ClientEvent
-	valid bool
-	task  func()
+	ev      protocol.ClientEvent
+	valid   bool
+	limited bool // refused by the event rate: answered in its turn
+	task    func()
 }
 
 func newSession(l *loop, c gnet.Conn) *session {
-	sess := &session{l: l, c: c, state: stHandshake}
+	sess := &session{l: l, c: c, state: stHandshake, proxyPending: l.s.cfg.WS.ProxyProtocol}
 	sess.timer = newTimer(sess.onTimer)
 	return sess
 }
@@ -73,6 +84,16 @@ func newSession(l *loop, c gnet.Conn) *session {
 func (sess *session) enqueue(q queued) {
 	if sess.gone {
 		return
+	}
+	if q.task == nil {
+		refuse, abuse := sess.rateEvent()
+		if abuse {
+			sess.l.s.log.Info("closing connection: event rate exceeded", "refused", sess.evRefused,
+				"client_events_per_second", sess.l.s.cfg.Limits.ClientEventsPerSecond)
+			sess.closeWith(ws.ClosePolicyViolation, "rate limit exceeded")
+			return
+		}
+		q.limited = refuse
 	}
 	sess.queue = append(sess.queue, q)
 	sess.pump()
@@ -130,6 +151,8 @@ func (sess *session) pump() {
 		sess.busy = true
 		if q.task != nil {
 			q.task()
+		} else if q.limited {
+			sess.refuseEvent(&q.ev, q.valid)
 		} else {
 			sess.dispatch(&q.ev, q.valid)
 		}
@@ -163,6 +186,7 @@ func (sess *session) onClosed() {
 		sess.l.s.metrics.paused.Add(-1)
 	}
 	sess.l.sched.stop(&sess.timer)
+	sess.releaseIP()
 	delete(sess.l.sessions, sess)
 	sess.l.s.metrics.connCount.Add(-1)
 	sess.queue = nil
