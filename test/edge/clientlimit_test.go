@@ -211,9 +211,9 @@ func proxyV1(src string) []byte {
 	return []byte("PROXY " + fam + " " + src + " " + dst + " 40000 9000\r\n")
 }
 
-// proxyV2 builds a v2 PROXY header (cmd 1) for src, with a TLV to skip;
-// cmd 0 is LOCAL.
-func proxyV2(cmd byte, src string) []byte {
+// proxyV2 builds a v2 PROXY header (cmd 1) for src, with a TLV to skip
+// (of pad bytes, when given); cmd 0 is LOCAL.
+func proxyV2(cmd byte, src string, pad ...int) []byte {
 	b := []byte("\r\n\r\n\x00\r\nQUIT\n")
 	var body []byte
 	fam := byte(0)
@@ -231,7 +231,13 @@ func proxyV2(cmd byte, src string) []byte {
 		body = binary.BigEndian.AppendUint16(body, 40000)
 		body = binary.BigEndian.AppendUint16(body, 9000)
 	}
-	body = append(body, 0x04, 0, 3, 'a', 'b', 'c') // PP2_TYPE_NOOP
+	noop := []byte("abc")
+	if len(pad) > 0 {
+		noop = make([]byte, pad[0])
+	}
+	body = append(body, 0x04) // PP2_TYPE_NOOP
+	body = binary.BigEndian.AppendUint16(body, uint16(len(noop)))
+	body = append(body, noop...)
 	b = append(b, 0x20|cmd, fam)
 	b = binary.BigEndian.AppendUint16(b, uint16(len(body)))
 	return append(b, body...)
@@ -265,6 +271,14 @@ func TestProxyProtocolAddress(t *testing.T) {
 	rc.writePaced(append(proxyV2(1, "10.0.0.3"), upgradeRequest(key)...), 7)
 	rc.expect101(key)
 	rc.ping("paced")
+
+	// A v2 header larger than one parse step (TLVs up to the 64 KiB the
+	// format allows) is waited for whole.
+	big := dialFrom(t, srv, "127.0.0.1")
+	key = newKey()
+	big.write(append(proxyV2(1, "10.0.0.4", 40000), upgradeRequest(key)...))
+	big.expect101(key)
+	big.ping("big header")
 }
 
 // With ws.proxy_protocol a connection without a valid header is closed
