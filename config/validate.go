@@ -165,7 +165,7 @@ func (c *Config) Validate() error {
 	k.atLeast("limits.connection_burst_per_ip", c.Limits.ConnectionBurstPerIP, 1)
 	k.rate("limits.client_events_per_second", c.Limits.ClientEventsPerSecond)
 	k.atLeast("limits.client_events_burst", c.Limits.ClientEventsBurst, 1)
-	k.nonNegative("limits.max_refused_events", c.Limits.MaxRefusedEvents)
+	k.intRange("limits.max_refused_events", c.Limits.MaxRefusedEvents, 0, 65535)
 	if k.err != nil {
 		return k.err
 	}

@@ -35,7 +35,7 @@ type clientLimits struct {
 	// evPeriod is one event token (0: no event limit); evTau the bucket's
 	// depth beyond one token.
 	evPeriod, evTau time.Duration
-	maxRefused      uint32
+	maxRefused      uint16
 
 	refusedCap, refusedRate atomic.Int64 // upgrades refused per address
 	eventsRefused           atomic.Int64 // events answered ErrRateLimited
@@ -54,7 +54,7 @@ func (cl *clientLimits) init(l *config.Limits) {
 		cl.ips = t
 	}
 	cl.evPeriod, cl.evTau = bucket(l.ClientEventsPerSecond, l.ClientEventsBurst)
-	cl.maxRefused = uint32(min(l.MaxRefusedEvents, math.MaxUint32))
+	cl.maxRefused = uint16(min(l.MaxRefusedEvents, math.MaxUint16))
 }
 
 // bucket converts a rate per second and a burst into GCRA's period and
@@ -300,7 +300,9 @@ func (sess *session) rateEvent() (refuse, abuse bool) {
 		return false, false
 	}
 	cl.eventsRefused.Add(1)
-	sess.evRefused++
+	if sess.evRefused < math.MaxUint16 {
+		sess.evRefused++
+	}
 	if cl.maxRefused > 0 && sess.evRefused >= cl.maxRefused {
 		cl.eventCloses.Add(1)
 		return true, true

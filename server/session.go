@@ -23,25 +23,26 @@ type session struct {
 	// on the loop. closeCalled: gnet's Close was called. (Beside state,
 	// these and unchecked fill what would be padding.)
 	paused, resumePosted, closeCalled bool
-	// proxyPending: the PROXY header (ws.proxy_protocol) is still to come.
-	// ipRefused: the client address is over a per-address limit, so the
-	// upgrade is refused (clientlimit.go).
-	proxyPending bool
-	ipRefused    ipVerdict
 	// unchecked: bytes written since the kernel's unsent bytes were last
 	// read (see backlog).
 	unchecked int32
-	// The event rate bucket (clientlimit.go): its GCRA time, and the
-	// events refused since it was last full.
-	evRefused uint32
-	evTAT     time.Duration
-	ip        *ipEntry // the per-address count this connection holds
+	// evTAT and evRefused are the event rate bucket (clientlimit.go): its
+	// GCRA time, and the events refused since it was last full.
+	evTAT time.Duration
+	ip    *ipEntry // the per-address count this connection holds
 
 	dec   ws.Decoder
 	need  int   // bytes the frame being received needs buffered (0 = unknown)
 	timer timer // handshake deadline, then ping / pong deadline
 
 	awaitingPong bool
+	// Beside awaitingPong, in what would be padding: proxyPending, the
+	// PROXY header (ws.proxy_protocol) is still to come; ipRefused, the
+	// client address is over a per-address limit, so the upgrade is
+	// refused; evRefused (see evTAT).
+	proxyPending bool
+	ipRefused    ipVerdict
+	evRefused    uint16
 	// mark is a Clock.Mono reading: while open, when the ping awaiting its
 	// pong was sent; while closing, the close deadline (see closeConn).
 	mark time.Duration
