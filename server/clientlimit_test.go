@@ -88,3 +88,20 @@ func TestKeyOf(t *testing.T) {
 		t.Fatal("IPv6 and IPv4 keys collide")
 	}
 }
+
+// BenchmarkIPTable is the cost per connection of the per-address limits:
+// one acquire and one release, from every CPU at once, over 1,000
+// addresses (shards contend as loops would).
+func BenchmarkIPTable(b *testing.B) {
+	tab := testTable(1000, 1e6, 1000)
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			e, v := tab.acquire(keyOf(addr(i%1000)), time.Duration(i))
+			if v == ipOK {
+				tab.release(e, time.Duration(i))
+			}
+			i++
+		}
+	})
+}
