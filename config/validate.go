@@ -40,6 +40,14 @@ func (c *checker) seconds(path string, s Seconds) {
 	}
 }
 
+// rate is a token-bucket rate per second: 0 turns the limit off; at most
+// 1e9, so one token is at least a nanosecond.
+func (c *checker) rate(path string, r float64) {
+	if math.IsNaN(r) || math.IsInf(r, 0) || r < 0 || r > 1e9 {
+		c.fail(path, strconv.FormatFloat(r, 'g', -1, 64), "must be 0..1e9 per second")
+	}
+}
+
 func (c *checker) intRange(path string, v, lo, hi int) {
 	if v < lo || v > hi {
 		c.fail(path, strconv.Itoa(v), "must be "+strconv.Itoa(lo)+".."+strconv.Itoa(hi))
@@ -153,6 +161,12 @@ func (c *Config) Validate() error {
 	k.atLeast("limits.max_throttle_keys", c.Limits.MaxThrottleKeys, 1)
 	k.atLeast("limits.max_order_keys", c.Limits.MaxOrderKeys, 1)
 	k.atLeast("limits.max_loop_backlog", c.Limits.MaxLoopBacklog, 1)
+	k.nonNegative("limits.max_connections_per_ip", c.Limits.MaxConnectionsPerIP)
+	k.rate("limits.connections_per_second_per_ip", c.Limits.ConnectionsPerSecondPerIP)
+	k.atLeast("limits.connection_burst_per_ip", c.Limits.ConnectionBurstPerIP, 1)
+	k.rate("limits.client_events_per_second", c.Limits.ClientEventsPerSecond)
+	k.atLeast("limits.client_events_burst", c.Limits.ClientEventsBurst, 1)
+	k.intRange("limits.max_refused_events", c.Limits.MaxRefusedEvents, 0, 65535)
 	if k.err != nil {
 		return k.err
 	}

@@ -48,6 +48,9 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	s.metrics.connTotal.Add(1)
 	s.metrics.connCount.Add(1)
 	l.sched.set(&sess.timer, s.clock.Mono()+s.cfg.WS.HandshakeTimeout.Duration())
+	if !sess.proxyPending {
+		sess.admitIP(peerAddr(c))
+	}
 	return nil, gnet.None
 }
 
@@ -127,7 +130,15 @@ func (sess *session) parse(buf []byte) int {
 	used := 0
 	sess.need = 0
 	if sess.state == stHandshake {
-		used = sess.handshake(buf)
+		if sess.proxyPending {
+			// Before the upgrade, and only there: the header names the
+			// client address the per-address limits go by.
+			used = sess.readProxy(buf)
+			if sess.proxyPending || sess.state != stHandshake {
+				return used
+			}
+		}
+		used += sess.handshake(buf[used:])
 		if sess.state != stOpen {
 			return used
 		}
@@ -187,6 +198,9 @@ func (sess *session) handshake(buf []byte) int {
 	}
 	if herr == nil {
 		herr = s.admit(req)
+	}
+	if herr == nil {
+		herr = sess.ipRefusal()
 	}
 	if herr != nil {
 		s.log.Debug("rejecting upgrade", "status", herr.Status, "cause", herr.Reason)

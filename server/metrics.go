@@ -264,6 +264,7 @@ type serverCollector struct {
 	svcQueue, svcInflight, svcRef  *prometheus.Desc
 	fanout                         []fanoutSeries
 	loopBacklog, loopCuts, loopDrp *prometheus.Desc
+	limitHits                      *prometheus.Desc
 }
 
 // scalar is one unlabelled series.
@@ -333,6 +334,14 @@ func newServerCollector(s *Server) *serverCollector {
 	c.loopBacklog = prometheus.NewDesc("mako_loop_backlog", "Published messages queued for delivery, over all event loops.", nil, nil)
 	c.loopCuts = prometheus.NewDesc("mako_loop_backlog_cuts_total", "Sessions closed 1013 because a loop's backlog overflowed.", nil, nil)
 	c.loopDrp = prometheus.NewDesc("mako_loop_backlog_dropped_total", "Messages not queued because a loop's backlog was full.", nil, nil)
+	c.limitHits = prometheus.NewDesc("mako_client_limit_hits_total", "Per-client limits hit, by the limit's key.", []string{"limit"}, nil)
+	gauge("mako_client_ips", "Client addresses tracked by the per-address limits.", func() float64 {
+		if s.lim.ips == nil {
+			return 0
+		}
+		return float64(s.lim.ips.entries.Load())
+	})
+	counter("mako_proxy_protocol_errors_total", "Connections closed for a missing or malformed PROXY protocol header.", load(&s.lim.proxyErrors))
 	if o, ok := s.hub.Broker().(interface{ Outages() uint64 }); ok {
 		counter("mako_redis_outages_total", "Redis connection losses.", func() float64 { return float64(o.Outages()) })
 	}
@@ -348,7 +357,7 @@ func (c *serverCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, x := range c.scalars {
 		ch <- x.desc
 	}
-	for _, d := range []*prometheus.Desc{c.events, c.cuts, c.svcQueue, c.svcInflight, c.svcRef, c.loopBacklog, c.loopCuts, c.loopDrp} {
+	for _, d := range []*prometheus.Desc{c.events, c.cuts, c.svcQueue, c.svcInflight, c.svcRef, c.loopBacklog, c.loopCuts, c.loopDrp, c.limitHits} {
 		ch <- d
 	}
 	for _, f := range c.fanout {
@@ -389,4 +398,16 @@ func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.loopBacklog, prometheus.GaugeValue, float64(backlog))
 	ch <- prometheus.MustNewConstMetric(c.loopCuts, prometheus.CounterValue, float64(cuts))
 	ch <- prometheus.MustNewConstMetric(c.loopDrp, prometheus.CounterValue, float64(dropped))
+	lim := &s.lim
+	for _, x := range [...]struct {
+		key string
+		n   *atomic.Int64
+	}{
+		{"max_connections_per_ip", &lim.refusedCap},
+		{"connections_per_second_per_ip", &lim.refusedRate},
+		{"client_events_per_second", &lim.eventsRefused},
+		{"max_refused_events", &lim.eventCloses},
+	} {
+		ch <- prometheus.MustNewConstMetric(c.limitHits, prometheus.CounterValue, float64(x.n.Load()), x.key)
+	}
 }

@@ -66,7 +66,8 @@ type Server struct {
 
 	api     *apiServer
 	metrics metrics
-	loss    lossWatch // broker outages (broker.go)
+	lim     clientLimits // per-client limits (clientlimit.go)
+	loss    lossWatch    // broker outages (broker.go)
 
 	// inboundCap is limits.max_inbound_bytes, raised to the largest frame
 	// ws.max_message_size admits on the wire, so a client is never cut for
@@ -104,6 +105,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	// incompressible data, the largest header with its mask.
 	mm := cfg.WS.MaxMessageSize
 	s.inboundCap = max(cfg.Limits.MaxInboundBytes, mm+mm>>12+64+14)
+	s.lim.init(&cfg.Limits)
 	if cfg.Metrics.Log != nil {
 		s.metrics.log = s.log
 	}

@@ -27,12 +27,23 @@ type session struct {
 	// unchecked: bytes written since the kernel's unsent bytes were last
 	// read (see backlog).
 	unchecked int32
+	// evTAT and evRefused are the event rate bucket (clientlimit.go): its
+	// GCRA time, and the events refused since it was last full.
+	evTAT time.Duration
+	ip    *ipEntry // the per-address count this connection holds
 
 	dec   ws.Decoder
 	need  int   // bytes the frame being received needs buffered (0 = unknown)
 	timer timer // handshake deadline, then ping / pong deadline
 
 	awaitingPong bool
+	// Beside awaitingPong, in what would be padding: proxyPending, the
+	// PROXY header (ws.proxy_protocol) is still to come; ipRefused, the
+	// client address is over a per-address limit, so the upgrade is
+	// refused; evRefused (see evTAT).
+	proxyPending bool
+	ipRefused    ipVerdict
+	evRefused    uint16
 	// mark is a Clock.Mono reading: while open, when the ping awaiting its
 	// pong was sent; while closing, the close deadline (see closeConn).
 	mark time.Duration
@@ -57,13 +68,14 @@ type session struct {
 // queued is a client event waiting its turn, or an internal task (e.g. a
 // re-authorization) that must not interleave with client events.
 type queued struct {
-	ev    protocol.ClientEvent
-	valid bool
-	task  func()
+	ev      protocol.ClientEvent
+	valid   bool
+	limited bool // refused by the event rate: answered in its turn
+	task    func()
 }
 
 func newSession(l *loop, c gnet.Conn) *session {
-	sess := &session{l: l, c: c, state: stHandshake}
+	sess := &session{l: l, c: c, state: stHandshake, proxyPending: l.s.cfg.WS.ProxyProtocol}
 	sess.timer = newTimer(sess.onTimer)
 	return sess
 }
@@ -74,6 +86,16 @@ func newSession(l *loop, c gnet.Conn) *session {
 func (sess *session) enqueue(q queued) {
 	if sess.gone {
 		return
+	}
+	if q.task == nil {
+		refuse, abuse := sess.rateEvent()
+		if abuse {
+			sess.l.s.log.Info("closing connection: event rate exceeded", "refused", sess.evRefused,
+				"client_events_per_second", sess.l.s.cfg.Limits.ClientEventsPerSecond)
+			sess.closeWith(ws.ClosePolicyViolation, "rate limit exceeded")
+			return
+		}
+		q.limited = refuse
 	}
 	sess.queue = append(sess.queue, q)
 	sess.pump()
@@ -131,6 +153,8 @@ func (sess *session) pump() {
 		sess.busy = true
 		if q.task != nil {
 			q.task()
+		} else if q.limited {
+			sess.refuseEvent(&q.ev, q.valid)
 		} else {
 			sess.dispatch(&q.ev, q.valid)
 		}
@@ -164,6 +188,7 @@ func (sess *session) onClosed() {
 		sess.l.s.metrics.paused.Add(-1)
 	}
 	sess.l.sched.stop(&sess.timer)
+	sess.releaseIP()
 	delete(sess.l.sessions, sess)
 	sess.l.s.metrics.connCount.Add(-1)
 	sess.queue = nil
