@@ -40,6 +40,7 @@ func newAPIServer(s *Server) (*apiServer, error) {
 		}
 		writeJSON(w, http.StatusOK, `{"status":"ok"}`)
 	})
+	s.registerWeb(mux) // GET /mako.js, GET /demo (web.go)
 	if s.cfg.Debug.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
