@@ -39,7 +39,7 @@ export class MakoError extends Error {
 }
 
 /** Client states, as passed to onState and in the "state" event. */
-export const STATES = Object.freeze(['connecting', 'open', 'reconnecting', 'stopped', 'closed']);
+export const STATES = Object.freeze(['idle', 'connecting', 'open', 'reconnecting', 'stopped', 'closed']);
 
 const DEFAULTS = {
   ticket: null, // string, or a function returning a string or a Promise of one
@@ -89,7 +89,7 @@ export class MakoClient extends EventTarget {
     super();
     this.url = url;
     this.opts = { ...DEFAULTS, ...opts };
-    this.state = 'closed';
+    this.state = 'idle'; // until open()
     this.lastClose = null; // {code, reason} of the last socket close
     this.attempt = 0; // consecutive failed connections
     this._ws = null;
@@ -141,6 +141,7 @@ export class MakoClient extends EventTarget {
    * auth reply; rejects with a MakoError on an error reply.
    */
   auth(ticket) {
+    if (this._final()) return Promise.reject(new MakoError(`mako.js ${this.state}`));
     this._ticket = ticket;
     const p = new Promise((resolve, reject) => this._authWaiters.push({ resolve, reject }));
     if (this._ready) {
@@ -157,6 +158,7 @@ export class MakoClient extends EventTarget {
    * next connection.
    */
   subscribe(name, extraFields = {}) {
+    if (this._final()) return Promise.reject(new MakoError(`mako.js ${this.state}`));
     if (this._subs.has(name)) return Promise.reject(new MakoError('Already subscribed.'));
     const sub = { extra: { ...extraFields }, waiters: [] };
     this._subs.set(name, sub);
@@ -382,7 +384,8 @@ export class MakoClient extends EventTarget {
     for (const p of this._pending.splice(0)) {
       if (p.event === 'auth') this._authWaiters.unshift(...p.waiters);
       else if (p.event === 'subscribe' && this._subs.has(p.subscription)) this._subs.get(p.subscription).waiters.unshift(...p.waiters);
-      else settle(p.waiters, localUnsubscribe(p.subscription), null);
+      else if (p.event === 'unsubscribe') settle(p.waiters, localUnsubscribe(p.subscription), null);
+      else settle(p.waiters, null, new MakoError('Unsubscribed before the subscription was made.'));
     }
     if (this._userClosed) {
       this._finish('closed', { code, reason });
@@ -411,6 +414,11 @@ export class MakoClient extends EventTarget {
     settle(this._authWaiters.splice(0), null, err);
     for (const sub of this._subs.values()) settle(sub.waiters.splice(0), null, err);
     this._setState(state, info);
+  }
+
+  // _final: closed or stopped, until open() is called again.
+  _final() {
+    return this.state === 'closed' || this.state === 'stopped';
   }
 
   _setState(state, info) {

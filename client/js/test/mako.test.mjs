@@ -114,8 +114,9 @@ test('send delivers a message event; the service reply comes as a reply event', 
   }
 });
 
-test('a subscribe made before the connection opens is made once it does', needsMako, async () => {
+test('a subscribe made before the connection opens is made once it does; none after close', needsMako, async () => {
   const c = new MakoClient(WS);
+  assert.equal(c.state, 'idle');
   const p = c.subscribe('demo.early');
   c.open();
   try {
@@ -123,6 +124,8 @@ test('a subscribe made before the connection opens is made once it does', needsM
   } finally {
     c.close();
   }
+  assert.equal(c.state, 'closed');
+  await assert.rejects(c.subscribe('demo.late'), /closed/);
 });
 
 test('after mako restarts: reconnect, re-auth, resubscribe in order with the same extra fields', needsMako, async () => {
