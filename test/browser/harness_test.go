@@ -42,10 +42,10 @@ const jsTimeout = 60 * time.Second
 type harness struct {
 	t       *testing.T
 	cfg     *config.Config
-	mu      sync.Mutex
+	mu      sync.Mutex // srv: held across a restart
 	srv     *server.Server
-	starts  int
-	calls   []call // requests to the services, in arrival order
+	rec     sync.Mutex // calls, conns: never held while mako runs a step, so a restart cannot wait on it
+	calls   []call     // requests to the services, in arrival order
 	conns   map[string]int
 	control *httptest.Server
 }
@@ -101,9 +101,9 @@ func (h *harness) service(w http.ResponseWriter, r *http.Request) {
 	raw, _ := io.ReadAll(r.Body)
 	var body map[string]any
 	_ = json.Unmarshal(raw, &body)
-	h.mu.Lock()
+	h.rec.Lock()
 	h.calls = append(h.calls, call{r.URL.Path, body})
-	h.mu.Unlock()
+	h.rec.Unlock()
 	reply := map[string]any{"status": "ok"}
 	switch r.URL.Path {
 	case "/auth":
@@ -134,7 +134,6 @@ func (h *harness) start() {
 		h.t.Fatalf("server.Start: %v", err)
 	}
 	h.srv = srv
-	h.starts++
 }
 
 func (h *harness) stop() {
@@ -164,14 +163,14 @@ func (h *harness) serveControl(w http.ResponseWriter, r *http.Request) {
 		h.mu.Unlock()
 		_, _ = io.WriteString(w, "{}")
 	case parts[0] == "calls":
-		h.mu.Lock()
+		h.rec.Lock()
 		b, _ := json.Marshal(h.calls)
-		h.mu.Unlock()
+		h.rec.Unlock()
 		_, _ = w.Write(b)
 	case parts[0] == "conns" && len(parts) == 2:
-		h.mu.Lock()
+		h.rec.Lock()
 		n := h.conns[parts[1]]
-		h.mu.Unlock()
+		h.rec.Unlock()
 		_, _ = io.WriteString(w, strconv.Itoa(n))
 	case parts[0] == "close" && len(parts) == 3:
 		code, err := strconv.Atoi(parts[1])
@@ -205,9 +204,9 @@ func (h *harness) accept(w http.ResponseWriter, r *http.Request, key string) *we
 	if err != nil {
 		return nil
 	}
-	h.mu.Lock()
+	h.rec.Lock()
 	h.conns[key]++
-	h.mu.Unlock()
+	h.rec.Unlock()
 	return c
 }
 
