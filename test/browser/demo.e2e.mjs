@@ -77,6 +77,18 @@ try {
   assert.equal(last.status, 101);
   assert.match(extensions(last), /permessage-deflate/);
   console.log(`ok: ${handshakes.length} handshakes, extensions "${extensions(last)}"`);
+
+  // 4. &ticket= and &url=: a service that requires authentication.
+  const other = await context.newPage();
+  other.setDefaultTimeout(T);
+  const ws = encodeURIComponent(process.env.MAKO_WS_URL);
+  await other.goto(`${API}/demo?subscription=books.page&ticket=good&url=${ws}`);
+  await other.waitForSelector('body[data-subscribed=yes]');
+  assert.equal(await other.textContent('#url'), process.env.MAKO_WS_URL);
+  await other.fill('#data', '"for books"');
+  await other.click('button[type=submit]');
+  await other.waitForFunction(() => document.querySelectorAll('#messages li').length === 1);
+  assert.equal(await other.textContent('#messages li'), '"for books"');
 } finally {
   await context.close();
   await rm(profile, { recursive: true, force: true });
