@@ -71,6 +71,7 @@ func (s *Server) apiMux() *http.ServeMux {
 		}
 		writeJSON(w, http.StatusOK, `{"status":"ok"}`)
 	})
+	s.registerWeb(mux) // GET /mako.js, GET /demo (web.go)
 	if s.cfg.Debug.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
