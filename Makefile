@@ -9,7 +9,7 @@ FUZZTIME ?= 30s
 # one large input could take the whole FUZZTIME.
 FUZZMINTIME ?= 5s
 
-.PHONY: all build run test lint fuzz bench tidy clean
+.PHONY: all build run test browser-deps lint fuzz bench tidy clean
 
 all: build
 
@@ -21,7 +21,7 @@ run: build
 	$(BIN)/mako -c deploy/mako.example.yaml
 
 # Race detector on; real redis-server, real HTTP services, real sockets.
-test:
+test: browser-deps
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
@@ -50,3 +50,14 @@ tidy:
 
 clean:
 	rm -rf $(BIN) mako mako-bench
+
+# playwright-core for test/browser (it downloads no browser: the tests use
+# Debian's chromium), installed from the lock file when the locked version
+# is not there yet. MAKO_SKIP_BROWSER=1 skips it, as it skips the tests.
+browser-deps:
+	@if [ "$${MAKO_SKIP_BROWSER:-}" != 1 ] && command -v npm >/dev/null 2>&1; then \
+	  cd test/browser && \
+	  lock=$$(node -p "require('./package-lock.json').packages['node_modules/playwright-core'].version") && \
+	  have=$$(node -p "require('./node_modules/playwright-core/package.json').version" 2>/dev/null || true) && \
+	  if [ "$$lock" != "$$have" ]; then npm ci --no-audit --no-fund; fi; \
+	fi

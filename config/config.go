@@ -45,6 +45,10 @@ type WS struct {
 	// SocketSendBuffer is SO_SNDBUF in bytes for client sockets (0: the
 	// kernel's autotuning, up to net.ipv4.tcp_wmem's maximum).
 	SocketSendBuffer int `yaml:"socket_send_buffer"`
+	// ProxyProtocol: every connection starts with a PROXY protocol header
+	// (v1 or v2) from the load balancer, whose client address is the one
+	// the per-IP limits go by; a connection without a valid one is closed.
+	ProxyProtocol bool `yaml:"proxy_protocol"`
 }
 
 type TLS struct {
@@ -199,4 +203,22 @@ type Limits struct {
 	// the loop gets to where it would have been, so none stays open with a
 	// silent gap.
 	MaxLoopBacklog int `yaml:"max_loop_backlog"`
+	// MaxConnectionsPerIP caps the connections open from one client
+	// address (an IPv6 client is its /64), counted from TCP accept (or the
+	// PROXY header) to close; beyond it the upgrade gets 503 (0 = no cap).
+	MaxConnectionsPerIP int `yaml:"max_connections_per_ip"`
+	// ConnectionsPerSecondPerIP is the token-bucket rate of new connections
+	// from one client address, ConnectionBurstPerIP its bucket size; a
+	// connection without a token gets 429 at the upgrade (0 = no limit).
+	ConnectionsPerSecondPerIP float64 `yaml:"connections_per_second_per_ip"`
+	ConnectionBurstPerIP      int     `yaml:"connection_burst_per_ip"`
+	// ClientEventsPerSecond is the token-bucket rate of client events on one
+	// connection, ClientEventsBurst its bucket size; an event without a
+	// token is answered "Rate limit exceeded." (0 = no limit).
+	ClientEventsPerSecond float64 `yaml:"client_events_per_second"`
+	ClientEventsBurst     int     `yaml:"client_events_burst"`
+	// MaxRefusedEvents closes a connection (1008) once this many of its
+	// events were refused by the event rate without its bucket filling up
+	// again in between (0 = never close).
+	MaxRefusedEvents int `yaml:"max_refused_events"`
 }

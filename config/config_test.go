@@ -112,7 +112,6 @@ ws:
   ping: {interval: 0, timeout: 0}
   handshake_timeout: 0
   compression: false
-  max_outbound_bytes: 0
 redis:
   ping_interval: 0
   ping_timeout: 0
@@ -120,11 +119,11 @@ redis:
   port: 1
 api: {port: 0}
 http: {timeout: 0, wait: 0, rate_limit_reset_header_names: [], rate_limit_reset_header_name: ""}
-limits: {max_queued_events: 0, max_subscriptions: 0, drain_timeout: 0}
+limits: {max_queued_events: 0, drain_timeout: 0}
 `
 	c := mustParse(t, src)
 	if c.WS.Port != 0 || c.WS.Ping.Interval != 0 || c.WS.Ping.Timeout != 0 || c.WS.HandshakeTimeout != 0 ||
-		c.WS.Compression || c.WS.MaxOutboundBytes != 0 {
+		c.WS.Compression {
 		t.Errorf("ws zeros lost: %+v", c.WS)
 	}
 	if c.Redis.PingInterval != 0 || c.Redis.PingTimeout != 0 || c.Redis.DrainWindow != 0 || c.Redis.Port != 1 {
@@ -136,7 +135,7 @@ limits: {max_queued_events: 0, max_subscriptions: 0, drain_timeout: 0}
 	if c.HTTP.Timeout != 0 || c.HTTP.Wait != 0 || len(c.HTTP.RateLimitResetHeaderNames) != 0 || c.HTTP.Tries != 3 {
 		t.Errorf("http = %+v", c.HTTP)
 	}
-	if c.Limits.MaxQueuedEvents != 0 || c.Limits.MaxSubscriptions != 0 || c.Limits.DrainTimeout != 0 {
+	if c.Limits.MaxQueuedEvents != 0 || c.Limits.DrainTimeout != 0 {
 		t.Errorf("limits = %+v", c.Limits)
 	}
 }
@@ -341,7 +340,8 @@ func TestValidate(t *testing.T) {
 		{"ws: {max_message_size: 124}", "ws.max_message_size: 124: must be 125..1073741824"},
 		{"ws: {max_message_size: 1073741825}", "ws.max_message_size: 1073741825: must be 125..1073741824"},
 		{"ws: {handshake_timeout: -1}", "ws.handshake_timeout: -1: must not be negative"},
-		{"ws: {max_outbound_bytes: -1}", "ws.max_outbound_bytes: -1: must not be negative"},
+		{"ws: {max_outbound_bytes: -1}", "ws.max_outbound_bytes: -1: must be at least 1"},
+		{"ws: {max_outbound_bytes: 0}", "ws.max_outbound_bytes: 0: must be at least 1"},
 		{"ws: {allowed_origins: ['https://a', '']}", `ws.allowed_origins[1]: "": must not be empty`},
 		// redis
 		{"redis: {port: 0}", "redis.port: 0: must be 1..65535"},
@@ -401,7 +401,8 @@ func TestValidate(t *testing.T) {
 		{"services: {b: {authorization_renewal_jitter: -1}}", "services.b.authorization_renewal_jitter: -1: must not be negative"},
 		// limits
 		{"limits: {max_queued_events: -1}", "limits.max_queued_events: -1: must not be negative"},
-		{"limits: {max_subscriptions: -1}", "limits.max_subscriptions: -1: must not be negative"},
+		{"limits: {max_subscriptions: -1}", "limits.max_subscriptions: -1: must be at least 1"},
+		{"limits: {max_subscriptions: 0}", "limits.max_subscriptions: 0: must be at least 1"},
 		{"limits: {drain_timeout: -1}", "limits.drain_timeout: -1: must not be negative"},
 		{"limits: {max_connections: -1}", "limits.max_connections: -1: must not be negative"},
 		{"limits: {max_inbound_bytes: -1}", "limits.max_inbound_bytes: -1: must not be negative"},

@@ -85,6 +85,12 @@ func Default() *Config {
 			MaxGappedChannels:   1024,
 			MaxThrottleKeys:     1000,
 			MaxOrderKeys:        1000,
+			// Per-IP limits are off: behind a load balancer without
+			// ws.proxy_protocol every client has the balancer's address.
+			ConnectionBurstPerIP:  20,
+			ClientEventsPerSecond: 100,
+			ClientEventsBurst:     1000,
+			MaxRefusedEvents:      100,
 		},
 	}
 }

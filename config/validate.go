@@ -40,6 +40,14 @@ func (c *checker) seconds(path string, s Seconds) {
 	}
 }
 
+// rate is a token-bucket rate per second: 0 turns the limit off; at most
+// 1e9, so one token is at least a nanosecond.
+func (c *checker) rate(path string, r float64) {
+	if math.IsNaN(r) || math.IsInf(r, 0) || r < 0 || r > 1e9 {
+		c.fail(path, strconv.FormatFloat(r, 'g', -1, 64), "must be 0..1e9 per second")
+	}
+}
+
 func (c *checker) intRange(path string, v, lo, hi int) {
 	if v < lo || v > hi {
 		c.fail(path, strconv.Itoa(v), "must be "+strconv.Itoa(lo)+".."+strconv.Itoa(hi))
@@ -143,7 +151,8 @@ func (c *Config) Validate() error {
 	c.validateServices(&k)
 	k.nonNegative("limits.max_queued_events", c.Limits.MaxQueuedEvents)
 	k.nonNegative("limits.max_inbound_bytes", c.Limits.MaxInboundBytes)
-	k.nonNegative("limits.max_subscriptions", c.Limits.MaxSubscriptions)
+	// 0 would refuse every subscribe: a config that cannot be meant.
+	k.atLeast("limits.max_subscriptions", c.Limits.MaxSubscriptions, 1)
 	k.seconds("limits.drain_timeout", c.Limits.DrainTimeout)
 	k.nonNegative("limits.max_connections", c.Limits.MaxConnections)
 	k.nonNegative("limits.max_held_messages", c.Limits.MaxHeldMessages)
@@ -152,6 +161,12 @@ func (c *Config) Validate() error {
 	k.atLeast("limits.max_throttle_keys", c.Limits.MaxThrottleKeys, 1)
 	k.atLeast("limits.max_order_keys", c.Limits.MaxOrderKeys, 1)
 	k.atLeast("limits.max_loop_backlog", c.Limits.MaxLoopBacklog, 1)
+	k.nonNegative("limits.max_connections_per_ip", c.Limits.MaxConnectionsPerIP)
+	k.rate("limits.connections_per_second_per_ip", c.Limits.ConnectionsPerSecondPerIP)
+	k.atLeast("limits.connection_burst_per_ip", c.Limits.ConnectionBurstPerIP, 1)
+	k.rate("limits.client_events_per_second", c.Limits.ClientEventsPerSecond)
+	k.atLeast("limits.client_events_burst", c.Limits.ClientEventsBurst, 1)
+	k.intRange("limits.max_refused_events", c.Limits.MaxRefusedEvents, 0, 65535)
 	if k.err != nil {
 		return k.err
 	}
@@ -180,7 +195,8 @@ func (c *Config) validateWS(k *checker) {
 	// 125 is the largest control-frame payload: smaller makes no sense.
 	k.intRange("ws.max_message_size", w.MaxMessageSize, 125, 1<<30)
 	k.seconds("ws.handshake_timeout", w.HandshakeTimeout)
-	k.nonNegative("ws.max_outbound_bytes", w.MaxOutboundBytes)
+	// 0 would cut every client with anything queued behind one frame.
+	k.atLeast("ws.max_outbound_bytes", w.MaxOutboundBytes, 1)
 	k.seconds("ws.close_timeout", w.CloseTimeout)
 	k.nonNegative("ws.socket_send_buffer", w.SocketSendBuffer)
 	k.nonEmptyItems("ws.allowed_origins", w.AllowedOrigins)

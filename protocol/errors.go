@@ -16,4 +16,7 @@ const (
 	ErrSubscriptionNotFound  = "Subscription does not exist."
 	ErrServiceUnavailable    = "Service unavailable."
 	ErrUnhandled             = "Unhandled exception."
+	// ErrRateLimited is mako's own (SocketShark has no event rate limit):
+	// the event came faster than limits.client_events_per_second allows.
+	ErrRateLimited = "Rate limit exceeded."
 )

@@ -2,7 +2,6 @@ package protocol
 
 import (
 	stdjson "encoding/json"
-	"reflect"
 	"testing"
 )
 
@@ -15,16 +14,6 @@ func decodeObject(t *testing.T, out []byte) map[string]any {
 		t.Fatalf("output is not a JSON object: %v: %s", err, out)
 	}
 	return m
-}
-
-// wantObject compares out, decoded, with the object literal want.
-func wantObject(t *testing.T, out []byte, want string) {
-	t.Helper()
-	got := decodeObject(t, out)
-	w := decodeObject(t, []byte(want))
-	if !reflect.DeepEqual(got, w) {
-		t.Errorf("got  %s\nwant %s", out, want)
-	}
 }
 
 func strPtr(s string) *string { return &s }

@@ -6,11 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"strconv"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"mako/protocol"
 	"mako/pubsub"
@@ -19,15 +22,43 @@ import (
 // maxPublishBody caps POST /publish bodies (413 beyond).
 const maxPublishBody = 1 << 20
 
-// apiServer serves the publish API, health and metrics. It is ordinary
-// net/http: a handful of operator and service connections, not the edge.
+// apiServer serves the publish API and health (config api) and /metrics
+// (config metrics.prometheus, on its own listener), each only when
+// configured. It is ordinary net/http: a handful of operator and service
+// connections, not the edge.
 type apiServer struct {
-	addr    string
-	srv     *http.Server
-	metrics *http.Server
+	addr        string // the API's host:port, "" without an api block
+	metricsAddr string // the metrics listener's host:port, "" without one
+	srv         *http.Server
+	metrics     *http.Server
 }
 
 func newAPIServer(s *Server) (*apiServer, error) {
+	a := &apiServer{}
+	if s.cfg.API != nil {
+		var err error
+		if a.srv, a.addr, err = serve(net.JoinHostPort(s.cfg.API.Host, strconv.Itoa(s.cfg.API.Port)), s.apiMux()); err != nil {
+			return nil, fmt.Errorf("api listener: %w", err)
+		}
+	}
+	if p := s.cfg.Metrics.Prometheus; p != nil {
+		mm := http.NewServeMux()
+		mm.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{
+			// A collector failing (none is expected to) costs its own
+			// series, not the scrape.
+			ErrorHandling: promhttp.ContinueOnError,
+			ErrorLog:      promLogger{s.log},
+		}))
+		var err error
+		if a.metrics, a.metricsAddr, err = serve(net.JoinHostPort(p.Host, strconv.Itoa(p.Port)), mm); err != nil {
+			a.close()
+			return nil, fmt.Errorf("metrics listener: %w", err)
+		}
+	}
+	return a, nil
+}
+
+func (s *Server) apiMux() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /publish", s.handlePublish)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -40,6 +71,7 @@ func newAPIServer(s *Server) (*apiServer, error) {
 		}
 		writeJSON(w, http.StatusOK, `{"status":"ok"}`)
 	})
+	s.registerWeb(mux) // GET /mako.js, GET /demo (web.go)
 	if s.cfg.Debug.Pprof {
 		// Profiles expose memory contents (heap), the command line and can
 		// burn CPU on demand, so they sit behind the same token as publish.
@@ -49,24 +81,22 @@ func newAPIServer(s *Server) (*apiServer, error) {
 		mux.HandleFunc("/debug/pprof/symbol", s.withToken(pprof.Symbol))
 		mux.HandleFunc("/debug/pprof/trace", s.withToken(pprof.Trace))
 	}
-	a := &apiServer{}
-	var err error
-	if a.srv, a.addr, err = serve(net.JoinHostPort(s.cfg.API.Host, strconv.Itoa(s.cfg.API.Port)), mux); err != nil {
-		return nil, fmt.Errorf("api listener: %w", err)
-	}
-	if p := s.cfg.Metrics.Prometheus; p != nil {
-		mm := http.NewServeMux()
-		mm.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-			s.writePrometheus(w)
-		})
-		if a.metrics, _, err = serve(net.JoinHostPort(p.Host, strconv.Itoa(p.Port)), mm); err != nil {
-			a.close()
-			return nil, fmt.Errorf("metrics listener: %w", err)
-		}
-	}
-	return a, nil
+	return mux
 }
+
+// MetricsAddr is the /metrics listener's host:port ("" when
+// metrics.prometheus is not configured).
+func (s *Server) MetricsAddr() string {
+	if s.api == nil {
+		return ""
+	}
+	return s.api.metricsAddr
+}
+
+// promLogger passes promhttp's errors to the server's logger.
+type promLogger struct{ log *slog.Logger }
+
+func (l promLogger) Println(v ...any) { l.log.Warn("metrics: " + fmt.Sprint(v...)) }
 
 func serve(addr string, h http.Handler) (*http.Server, string, error) {
 	ln, err := net.Listen("tcp", addr)

@@ -144,7 +144,7 @@ func (sess *session) auth(ev *protocol.ClientEvent) {
 		return
 	}
 	body := appendObject(nil, []protocol.Field{{Name: "ticket", Value: ticket}})
-	sess.callEvent("auth", tc.ValidationURL, body, func(res service.Result) {
+	sess.callEvent("auth", epValidationURL, tc.ValidationURL, body, func(res service.Result) {
 		if !res.OK {
 			sess.failWith("auth", "", nil, errorValue(res, protocol.ErrAuthFailed), nil)
 			return
@@ -238,7 +238,7 @@ func (sess *session) subscriptionEvent(ev *protocol.ClientEvent) {
 
 func (sess *session) subscribe(sub *subscription) {
 	c := sub.svc.cfg
-	sub.callEvent(c.Authorizer, func(res service.Result) {
+	sub.callEvent(epAuthorizer, c.Authorizer, func(res service.Result) {
 		if !res.OK {
 			sess.serviceFail("subscribe", sub.name, sub.extra, res, protocol.ErrUnauthorized)
 			return
@@ -272,7 +272,7 @@ func (sess *session) dropPending(sub *subscription) {
 }
 
 func (sess *session) beforeSubscribe(sub *subscription) {
-	sess.call(sub.svc.name, sub.svc.cfg.BeforeSubscribe, sub.body(nil), func(res service.Result) {
+	sess.call(sub.svc.name, epBeforeSubscribe, sub.svc.cfg.BeforeSubscribe, sub.body(nil), func(res service.Result) {
 		if sess.gone {
 			sess.dropPending(sub)
 			sess.finish()
@@ -302,7 +302,7 @@ func (sess *session) beforeSubscribe(sub *subscription) {
 		if !sess.gone {
 			sub.startTimers(mono)
 		}
-		sess.call(sub.svc.name, sub.svc.cfg.OnSubscribe, sub.body(nil), func(service.Result) { sess.finish() })
+		sess.callOwed(sub.svc.name, epOnSubscribe, sub.svc.cfg.OnSubscribe, sub.body(nil), func(service.Result) { sess.finish() })
 	})
 }
 
@@ -313,7 +313,7 @@ func (sess *session) message(sub *subscription, data json.RawMessage) {
 		sess.finish()
 		return
 	}
-	sess.callEvent(sub.svc.name, url, sub.body(data), func(res service.Result) {
+	sess.callEvent(sub.svc.name, epOnMessage, url, sub.body(data), func(res service.Result) {
 		switch {
 		case !res.OK:
 			sess.serviceFail("message", sub.name, sub.extra, res, protocol.ErrUnhandled)
@@ -331,14 +331,14 @@ func (sess *session) message(sub *subscription, data json.RawMessage) {
 
 func (sess *session) unsubscribe(sub *subscription) {
 	c := sub.svc.cfg
-	sub.callEvent(c.BeforeUnsubscribe, func(res service.Result) {
+	sub.callEvent(epBeforeUnsubscribe, c.BeforeUnsubscribe, func(res service.Result) {
 		if !res.OK {
 			sess.serviceFail("unsubscribe", sub.name, sub.extra, res, protocol.ErrUnhandled)
 			return
 		}
 		sess.endSub(sub)
 		sess.reply(&protocol.Reply{Event: "unsubscribe", Status: "ok", Subscription: sub.name, Extra: sub.extra, Data: dataOf(res)})
-		sess.call(sub.svc.name, c.OnUnsubscribe, sub.body(nil), func(service.Result) { sess.finish() })
+		sess.callOwed(sub.svc.name, epOnUnsubscribe, c.OnUnsubscribe, sub.body(nil), func(service.Result) { sess.finish() })
 	})
 }
 

@@ -47,6 +47,9 @@ func (l *loop) deliverBatch(ms []*pubsub.Message, budget *int) bool {
 		l.flushPosted = true
 		l.post(item{flush: true})
 	}
+	if !l.flushPosted {
+		l.fanoutLat.drop() // frames encoded, but no session took one
+	}
 	return done
 }
 
@@ -72,6 +75,7 @@ func (l *loop) flushSome(budget *int) bool {
 	l.dirty, l.flushAt = l.dirty[:0], 0
 	l.outBytes = 0 // exact now; closes that wrote early left it high
 	l.flushPosted = false
+	l.fanoutLat.observe(l.s.metrics.fanout)
 	return true
 }
 
@@ -251,6 +255,7 @@ func (l *loop) liveFrame(sub *subscription, m *pubsub.Message, now time.Time) []
 			return protocol.AppendMessage(b, sub.name, m.Pub.Data, sub.extra, t)
 		})
 		*v = variant{gen: l.gen, entry: sub.entry, frame: frame}
+		l.fanoutLat.mark(l.s.metrics.fanout, l.gen, m.ReceivedAt)
 	}
 	if !sub.sess.dec.Deflate {
 		return v.frame

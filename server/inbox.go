@@ -11,8 +11,6 @@ package server
 
 import (
 	"context"
-	"fmt"
-	"io"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -245,17 +243,4 @@ func (l *loop) cutGap(chans map[string]struct{}) int {
 		l.s.log.Warn("loop backlog over limits.max_loop_backlog: closing sessions that lost messages", "sessions", n, "channels", len(chans))
 	}
 	return 1 + n
-}
-
-// writeLoopMetrics adds the inbox gauges and counters, summed over loops.
-func (s *Server) writeLoopMetrics(w io.Writer) {
-	var backlog, cuts, dropped int64
-	for _, l := range s.loopList() {
-		backlog += l.in.backlog.Load()
-		cuts += l.in.cuts.Load()
-		dropped += l.in.dropped.Load()
-	}
-	fmt.Fprintf(w, "# TYPE mako_loop_backlog gauge\nmako_loop_backlog %d\n", backlog)
-	fmt.Fprintf(w, "# TYPE mako_loop_backlog_cuts_total counter\nmako_loop_backlog_cuts_total %d\n", cuts)
-	fmt.Fprintf(w, "# TYPE mako_loop_backlog_dropped_total counter\nmako_loop_backlog_dropped_total %d\n", dropped)
 }

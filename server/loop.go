@@ -54,6 +54,7 @@ type loop struct {
 	outFree     [][]byte
 	outBytes    int
 	flushPosted bool
+	fanoutLat   fanoutMarks // messages written by the coming flush
 }
 
 func newLoop(s *Server, el gnet.EventLoop) *loop {

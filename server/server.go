@@ -66,7 +66,8 @@ type Server struct {
 
 	api     *apiServer
 	metrics metrics
-	loss    lossWatch // broker outages (broker.go)
+	lim     clientLimits // per-client limits (clientlimit.go)
+	loss    lossWatch    // broker outages (broker.go)
 
 	// inboundCap is limits.max_inbound_bytes, raised to the largest frame
 	// ws.max_message_size admits on the wire, so a client is never cut for
@@ -104,6 +105,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	// incompressible data, the largest header with its mask.
 	mm := cfg.WS.MaxMessageSize
 	s.inboundCap = max(cfg.Limits.MaxInboundBytes, mm+mm>>12+64+14)
+	s.lim.init(&cfg.Limits)
 	if cfg.Metrics.Log != nil {
 		s.metrics.log = s.log
 	}
@@ -130,11 +132,12 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	}
 	s.hub = pubsub.NewHub(b, 0, s.log)
 	s.hub.SetLimits(cfg.Limits.MaxFanoutQueueBytes, cfg.Limits.MaxGappedChannels)
+	s.initMetrics()
 	return s, nil
 }
 
-// Start listens and returns once the WebSocket listener (and the API, when
-// configured) accept connections.
+// Start listens and returns once the WebSocket listener (and the API and
+// /metrics listeners, each when configured) accept connections.
 func (s *Server) Start() error {
 	// Before the broker starts: a Redis already down at start-up is a loss
 	// the policy must see.
@@ -178,7 +181,7 @@ func (s *Server) Start() error {
 		return fmt.Errorf("ws listener %s: %w", ln, err)
 	}
 	s.addr = net.JoinHostPort(s.cfg.WS.Host, strconv.Itoa(port))
-	if s.cfg.API != nil {
+	if s.cfg.API != nil || s.cfg.Metrics.Prometheus != nil {
 		api, err := newAPIServer(s)
 		if err != nil {
 			s.abandonStart()

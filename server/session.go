@@ -21,17 +21,29 @@ type session struct {
 	// paused: parsing stopped because the queue is full; the client's
 	// bytes wait in gnet's inbound buffer. resumePosted: a resume task is
 	// on the loop. closeCalled: gnet's Close was called. (Beside state,
-	// these and unchecked fill what would be padding.)
-	paused, resumePosted, closeCalled bool
+	// these and unchecked fill what would be padding.) upgraded: the 101
+	// was sent, so the session counts in socketshark_connection_count.
+	paused, resumePosted, closeCalled, upgraded bool
 	// unchecked: bytes written since the kernel's unsent bytes were last
 	// read (see backlog).
 	unchecked int32
+	// evTAT and evRefused are the event rate bucket (clientlimit.go): its
+	// GCRA time, and the events refused since it was last full.
+	evTAT time.Duration
+	ip    *ipEntry // the per-address count this connection holds
 
 	dec   ws.Decoder
 	need  int   // bytes buffered before parsing can progress (0 = any); see parse
 	timer timer // handshake deadline, then ping / pong deadline
 
 	awaitingPong bool
+	// Beside awaitingPong, in what would be padding: proxyPending, the
+	// PROXY header (ws.proxy_protocol) is still to come; ipRefused, the
+	// client address is over a per-address limit, so the upgrade is
+	// refused; evRefused (see evTAT).
+	proxyPending bool
+	ipRefused    ipVerdict
+	evRefused    uint16
 	// mark is a Clock.Mono reading: while open, when the ping awaiting its
 	// pong was sent; while closing, the close deadline (see closeConn).
 	mark time.Duration
@@ -56,13 +68,14 @@ type session struct {
 // queued is a client event waiting its turn, or an internal task (e.g. a
 // re-authorization) that must not interleave with client events.
 type queued struct {
-	ev    protocol.ClientEvent
-	valid bool
-	task  func()
+	ev      protocol.ClientEvent
+	valid   bool
+	limited bool // refused by the event rate: answered in its turn
+	task    func()
 }
 
 func newSession(l *loop, c gnet.Conn) *session {
-	sess := &session{l: l, c: c, state: stHandshake}
+	sess := &session{l: l, c: c, state: stHandshake, proxyPending: l.s.cfg.WS.ProxyProtocol}
 	sess.timer = newTimer(sess.onTimer)
 	return sess
 }
@@ -73,6 +86,16 @@ func newSession(l *loop, c gnet.Conn) *session {
 func (sess *session) enqueue(q queued) {
 	if sess.gone {
 		return
+	}
+	if q.task == nil {
+		refuse, abuse := sess.rateEvent()
+		if abuse {
+			sess.l.s.log.Info("closing connection: event rate exceeded", "refused", sess.evRefused,
+				"client_events_per_second", sess.l.s.cfg.Limits.ClientEventsPerSecond)
+			sess.closeWith(ws.ClosePolicyViolation, "rate limit exceeded")
+			return
+		}
+		q.limited = refuse
 	}
 	sess.queue = append(sess.queue, q)
 	sess.pump()
@@ -130,6 +153,8 @@ func (sess *session) pump() {
 		sess.busy = true
 		if q.task != nil {
 			q.task()
+		} else if q.limited {
+			sess.refuseEvent(&q.ev, q.valid)
 		} else {
 			sess.dispatch(&q.ev, q.valid)
 		}
@@ -163,6 +188,7 @@ func (sess *session) onClosed() {
 		sess.l.s.metrics.paused.Add(-1)
 	}
 	sess.l.sched.stop(&sess.timer)
+	sess.releaseIP()
 	delete(sess.l.sessions, sess)
 	sess.l.s.metrics.connCount.Add(-1)
 	sess.queue = nil
@@ -199,6 +225,9 @@ func (sess *session) runCloseSteps() {
 
 func (sess *session) done() {
 	sess.finished = true
+	if sess.upgraded {
+		sess.l.s.metrics.wsCount.Add(-1)
+	}
 	sess.subs = nil
 	sess.l.s.sessionDone()
 }
@@ -210,7 +239,19 @@ func (sess *session) done() {
 // Caller that panics resumes as Broken ("Unhandled exception."). Every
 // session event and close step ends in some k, so a k that never ran would
 // leave the session busy and the shutdown drain waiting forever.
-func (sess *session) call(svc string, url string, body []byte, k func(service.Result)) {
+func (sess *session) call(svc string, ep endpoint, url string, body []byte, k func(service.Result)) {
+	sess.submitCall(svc, ep, url, body, false, k)
+}
+
+// callOwed is call for a callback owed to the service whatever the load:
+// the client has already been answered, or the session is closing, so a
+// refusal would silently drop it (SocketShark always makes these calls).
+// The per-service wait queue's bound does not apply (see Pool.SubmitOwed).
+func (sess *session) callOwed(svc string, ep endpoint, url string, body []byte, k func(service.Result)) {
+	sess.submitCall(svc, ep, url, body, true, k)
+}
+
+func (sess *session) submitCall(svc string, ep endpoint, url string, body []byte, owed bool, k func(service.Result)) {
 	if url == "" {
 		k(service.Result{OK: true})
 		return
@@ -219,17 +260,25 @@ func (sess *session) call(svc string, url string, body []byte, k func(service.Re
 	// A call counts until its continuation ran, so a continuation that
 	// starts the next call never lets the count touch zero in between.
 	s.calls.Add(1)
-	submitted := s.pool.Submit(svc, func() {
+	start := time.Now() // wall time for the latency metric, not logic
+	fn := func() {
 		res := callCaller(s, url, body)
+		s.metrics.observeCall(svc, ep, &res, time.Since(start))
 		l.execute(func() {
 			defer s.calls.Add(-1)
 			k(res)
 		})
-	})
-	if !submitted {
+	}
+	if owed {
+		s.pool.SubmitOwed(svc, fn)
+		return
+	}
+	if !s.pool.Submit(svc, fn) {
 		s.log.Debug("service call refused: wait queue full", "service", svc, "limit", s.cfg.HTTP.MaxQueuedPerService)
 		defer s.calls.Add(-1)
-		k(service.Result{Error: service.ServiceUnavailable, Unavailable: true})
+		res := service.Result{Error: service.ServiceUnavailable, Unavailable: true}
+		s.metrics.observeCall(svc, ep, &res, time.Since(start))
+		k(res)
 	}
 }
 
@@ -248,8 +297,8 @@ func callCaller(s *Server, url string, body []byte) (res service.Result) {
 // callEvent is call for a step of a client event: when the session is gone
 // by the time the result arrives, the event just ends (its close steps
 // follow) instead of resuming k.
-func (sess *session) callEvent(svc, url string, body []byte, k func(service.Result)) {
-	sess.call(svc, url, body, func(res service.Result) {
+func (sess *session) callEvent(svc string, ep endpoint, url string, body []byte, k func(service.Result)) {
+	sess.call(svc, ep, url, body, func(res service.Result) {
 		if sess.gone {
 			sess.finish()
 			return

@@ -2,8 +2,6 @@ package server
 
 import (
 	"context"
-	"fmt"
-	"io"
 
 	"mako/pubsub"
 )
@@ -106,27 +104,4 @@ func (st *Stats) addKeys(k *Stats) {
 	st.MaxThrottleKeys = max(st.MaxThrottleKeys, k.MaxThrottleKeys)
 	st.MaxThrottleTimers = max(st.MaxThrottleTimers, k.MaxThrottleTimers)
 	st.MaxOrderKeys = max(st.MaxOrderKeys, k.MaxOrderKeys)
-}
-
-// writeFanoutMetrics writes the fan-out queues' figures, per worker.
-func (s *Server) writeFanoutMetrics(w io.Writer) {
-	fs := s.hub.FanoutStats()
-	series := []struct {
-		name, kind string
-		v          func(*pubsubStats) uint64
-	}{
-		{"mako_fanout_queue_messages", "gauge", func(f *pubsubStats) uint64 { return uint64(f.Messages) }},
-		{"mako_fanout_queue_bytes", "gauge", func(f *pubsubStats) uint64 { return uint64(f.Bytes) }},
-		{"mako_fanout_queue_max_bytes", "gauge", func(f *pubsubStats) uint64 { return uint64(f.MaxBytes) }},
-		{"mako_fanout_dropped_total", "counter", func(f *pubsubStats) uint64 { return f.Dropped }},
-		{"mako_fanout_refused_total", "counter", func(f *pubsubStats) uint64 { return f.Refused }},
-		{"mako_fanout_gaps_total", "counter", func(f *pubsubStats) uint64 { return f.Gaps }},
-	}
-	for _, m := range series {
-		fmt.Fprintf(w, "# TYPE %s %s\n", m.name, m.kind)
-		for i := range fs {
-			fmt.Fprintf(w, "%s{worker=\"%d\"} %d\n", m.name, i, m.v(&fs[i]))
-		}
-	}
-	fmt.Fprintf(w, "# TYPE mako_gap_cuts_total counter\nmako_gap_cuts_total %d\n", s.metrics.gapCuts.Load())
 }

@@ -276,7 +276,7 @@ func (sub *subscription) onReauth() {
 			return
 		}
 		c := sub.svc.cfg
-		sub.callEvent(c.Authorizer, func(res service.Result) {
+		sub.callEvent(epAuthorizer, c.Authorizer, func(res service.Result) {
 			if !res.OK {
 				sess.revoke(sub, res, protocol.ErrUnauthorized)
 				return
@@ -289,7 +289,7 @@ func (sub *subscription) onReauth() {
 				sess.finish()
 				return
 			}
-			sub.callEvent(c.OnAuthorizationChange, func(res service.Result) {
+			sub.callEvent(epOnAuthorizationChange, c.OnAuthorizationChange, func(res service.Result) {
 				if !res.OK {
 					// SocketShark's default for every callback but the
 					// authorizer is Unhandled exception.
@@ -305,9 +305,9 @@ func (sub *subscription) onReauth() {
 
 // callEvent is session.callEvent for a callback with this subscription's
 // body; the event also just ends when the subscription ended meanwhile.
-func (sub *subscription) callEvent(url string, k func(service.Result)) {
+func (sub *subscription) callEvent(ep endpoint, url string, k func(service.Result)) {
 	sess := sub.sess
-	sess.call(sub.svc.name, url, sub.body(nil), func(res service.Result) {
+	sess.call(sub.svc.name, ep, url, sub.body(nil), func(res service.Result) {
 		if sub.ended || sess.gone {
 			sess.finish()
 			return
@@ -328,7 +328,7 @@ func (sub *subscription) onHeartbeat() {
 	c := sub.svc.cfg
 	s := sub.sess.l.s
 	name := sub.name
-	sub.sess.call(sub.svc.name, c.OnHeartbeat, sub.body(nil), func(res service.Result) {
+	sub.sess.call(sub.svc.name, epOnHeartbeat, c.OnHeartbeat, sub.body(nil), func(res service.Result) {
 		if !res.OK {
 			s.log.Warn("heartbeat failed", "subscription", name, "cause", errorOf(res, "error reply"))
 		}
@@ -340,14 +340,16 @@ func (sub *subscription) onHeartbeat() {
 }
 
 // unsubscribeCallbacks calls before_unsubscribe, then mid (with its result,
-// may be nil), then on_unsubscribe, then k.
+// may be nil), then on_unsubscribe, then k. They end a subscription the
+// service was told of (a closing session, a revoked authorization), so they
+// are owed: never refused by a full wait queue.
 func (sub *subscription) unsubscribeCallbacks(mid func(service.Result), k func()) {
 	sess, c := sub.sess, sub.svc.cfg
-	sess.call(sub.svc.name, c.BeforeUnsubscribe, sub.body(nil), func(res service.Result) {
+	sess.callOwed(sub.svc.name, epBeforeUnsubscribe, c.BeforeUnsubscribe, sub.body(nil), func(res service.Result) {
 		if mid != nil {
 			mid(res)
 		}
-		sess.call(sub.svc.name, c.OnUnsubscribe, sub.body(nil), func(service.Result) { k() })
+		sess.callOwed(sub.svc.name, epOnUnsubscribe, c.OnUnsubscribe, sub.body(nil), func(service.Result) { k() })
 	})
 }
 

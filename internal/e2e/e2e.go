@@ -8,10 +8,12 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +21,10 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"google.golang.org/protobuf/proto"
 
 	"mako/config"
 	"mako/server"
@@ -373,6 +379,28 @@ func Tick(t testing.TB, srv *server.Server, c *FakeClock, d time.Duration) {
 	}
 }
 
+// WaitSessions waits until srv has n sessions not yet finished (their
+// close steps included), e.g. 0 after the clients closed.
+func WaitSessions(t testing.TB, srv *server.Server, n int64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+	defer cancel()
+	for {
+		st, err := srv.Stats(ctx)
+		if err != nil {
+			t.Fatalf("stats: %v", err)
+		}
+		if st.Sessions == n {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%d sessions after %v, want %d", st.Sessions, Timeout, n)
+		case <-time.After(time.Millisecond): // the close steps have no event to await from here
+		}
+	}
+}
+
 // ServeMetrics configures /metrics on a free loopback port and returns a
 // scraper of it: name{labels} → value, from the Prometheus text format.
 func ServeMetrics(t testing.TB, cfg *config.Config) func() map[string]float64 {
@@ -390,29 +418,94 @@ func ServeMetrics(t testing.TB, cfg *config.Config) func() map[string]float64 {
 	}
 }
 
-// ScrapeMetrics reads the Prometheus metrics served on a loopback port.
+// ScrapeMetrics reads the Prometheus metrics served on a loopback port:
+// name{labels} → value, labels in name order as name="value" (escaped as
+// the text format escapes them). A histogram gives its name_bucket{…,le=…},
+// name_sum and name_count series. The body is parsed with Prometheus's own
+// text parser, so a malformed exposition fails the test.
 func ScrapeMetrics(t testing.TB, port int) map[string]float64 {
 	t.Helper()
-	resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/metrics")
+	out := map[string]float64{}
+	for name, mf := range ScrapeFamilies(t, port) {
+		for _, m := range mf.GetMetric() {
+			labels := m.GetLabel()
+			switch mf.GetType() {
+			case dto.MetricType_COUNTER:
+				out[seriesKey(name, labels)] = m.GetCounter().GetValue()
+			case dto.MetricType_GAUGE:
+				out[seriesKey(name, labels)] = m.GetGauge().GetValue()
+			case dto.MetricType_UNTYPED:
+				out[seriesKey(name, labels)] = m.GetUntyped().GetValue()
+			case dto.MetricType_HISTOGRAM:
+				h := m.GetHistogram()
+				for _, b := range h.GetBucket() {
+					le := strconv.FormatFloat(b.GetUpperBound(), 'g', -1, 64)
+					if math.IsInf(b.GetUpperBound(), 1) {
+						le = "+Inf"
+					}
+					ls := append(append([]*dto.LabelPair(nil), labels...), &dto.LabelPair{Name: proto.String("le"), Value: proto.String(le)})
+					out[seriesKey(name+"_bucket", ls)] = float64(b.GetCumulativeCount())
+				}
+				out[seriesKey(name+"_sum", labels)] = h.GetSampleSum()
+				out[seriesKey(name+"_count", labels)] = float64(h.GetSampleCount())
+			case dto.MetricType_SUMMARY:
+				sm := m.GetSummary()
+				out[seriesKey(name+"_sum", labels)] = sm.GetSampleSum()
+				out[seriesKey(name+"_count", labels)] = float64(sm.GetSampleCount())
+			}
+		}
+	}
+	return out
+}
+
+// ScrapeFamilies reads /metrics on a loopback port with Prometheus's text
+// parser: metric families by name, with their types and labels.
+func ScrapeFamilies(t testing.TB, port int) map[string]*dto.MetricFamily {
+	t.Helper()
+	return ScrapeFamiliesAt(t, "127.0.0.1:"+strconv.Itoa(port))
+}
+
+// ScrapeFamiliesAt is ScrapeFamilies for a host:port (Server.MetricsAddr).
+func ScrapeFamiliesAt(t testing.TB, addr string) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
 		t.Fatalf("metrics: %v", err)
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("metrics: status %d", resp.StatusCode)
+	}
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
 	if err != nil {
 		t.Fatalf("metrics: %v", err)
 	}
-	out := map[string]float64{}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if i < 0 || err != nil {
-			t.Fatalf("metrics line %q", line)
-		}
-		out[line[:i]] = v
-	}
-	return out
+	return fams
 }
+
+// seriesKey formats name{a="x",b="y"} with the labels sorted by name.
+func seriesKey(name string, labels []*dto.LabelPair) string {
+	if len(labels) == 0 {
+		return name
+	}
+	ls := append([]*dto.LabelPair(nil), labels...)
+	sort.Slice(ls, func(i, j int) bool { return ls[i].GetName() < ls[j].GetName() })
+	var b strings.Builder
+	b.WriteString(name)
+	b.WriteByte('{')
+	for i, l := range ls {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(l.GetName())
+		b.WriteString(`="`)
+		b.WriteString(labelEscaper.Replace(l.GetValue()))
+		b.WriteByte('"')
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
+// labelEscaper escapes a label value as the text format does.
+var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)

@@ -52,7 +52,24 @@ type Result struct {
 	// Broken is set when a 2xx reply is not a JSON object; the client gets
 	// "Unhandled exception." for the event.
 	Broken bool
+	// Failure says why an Unavailable call failed, from its last try (for
+	// the call latency metric's outcome label; the client sees the same
+	// "Service unavailable." whatever it is).
+	Failure Failure
 }
+
+// Failure classifies the last try of an Unavailable call.
+type Failure uint8
+
+const (
+	// FailOther: connection refused or reset, a non-2xx status other than
+	// 429, a bad URL, a call abandoned, or refused by the pool unsent.
+	FailOther Failure = iota
+	// FailTimeout: the last try timed out (dial, write or read).
+	FailTimeout
+	// FailRateLimited: the last try was answered 429.
+	FailRateLimited
+)
 
 // Caller is the seam between the session logic and the services, so the
 // server can be tested against httptest servers or something else entirely.
@@ -224,6 +241,7 @@ func (c *HTTPCaller) Call(ctx context.Context, url string, body []byte) Result {
 	req.SetBodyRaw(body)
 
 	wait := c.wait
+	last := unavailable()
 	for try := 1; try <= c.tries; try++ {
 		if try > 1 {
 			if err := c.sleep(ctx, wait); err != nil {
@@ -238,16 +256,22 @@ func (c *HTTPCaller) Call(ctx context.Context, url string, body []byte) Result {
 			if ctx.Err() != nil {
 				return unavailable()
 			}
+			last.Failure = FailOther
+			if isTimeout(err) {
+				last.Failure = FailTimeout
+			}
 			continue
 		}
 		status := resp.StatusCode()
 		if status == fasthttp.StatusTooManyRequests {
 			wait = c.rateLimitWait(resp)
 			c.log.Warn("service call failed", "url", t.redacted, "try", try, "tries", c.tries, "status", status, "wait", wait)
+			last.Failure = FailRateLimited
 			continue
 		}
 		if status < 200 || status > 299 {
 			c.log.Warn("service call failed", "url", t.redacted, "try", try, "tries", c.tries, "status", status)
+			last.Failure = FailOther
 			continue
 		}
 		r := decode(resp.Body())
@@ -256,10 +280,21 @@ func (c *HTTPCaller) Call(ctx context.Context, url string, body []byte) Result {
 		}
 		return r
 	}
-	return unavailable()
+	return last
 }
 
 func unavailable() Result { return Result{Error: ServiceUnavailable, Unavailable: true} }
+
+// isTimeout reports a try that ran out of time: fasthttp's own timeouts,
+// the context's deadline, or a net.Error timeout.
+func isTimeout(err error) bool {
+	if errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrDialTimeout) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
 
 // do runs one try: one request that may reach the service. fasthttp may
 // re-send it only when probedConn proved that no byte of it was written

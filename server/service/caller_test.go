@@ -218,6 +218,64 @@ func TestCallTimeout(t *testing.T) {
 	}
 }
 
+// An Unavailable result says why from its last try: 429, a timeout, or
+// anything else (another status, a refused connection). An earlier try's
+// failure does not stick.
+func TestCallFailure(t *testing.T) {
+	refused := func() string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		return "http://" + addr
+	}()
+	cases := []struct {
+		name    string
+		replies []reply
+		url     string
+		want    Failure
+	}{
+		{"429", []reply{{status: 429}}, "", FailRateLimited},
+		{"500", []reply{{status: 500}}, "", FailOther},
+		{"429 then 500", []reply{{status: 429}, {status: 500}}, "", FailOther},
+		{"500 then 429", []reply{{status: 500}, {status: 429}}, "", FailRateLimited},
+		{"refused", nil, refused, FailOther},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			url := tc.url
+			if url == "" {
+				srv, _ := newServer(t, tc.replies...)
+				url = srv.URL
+			}
+			c, _ := newCaller(t, Options{Tries: 2})
+			r := c.Call(context.Background(), url, nil)
+			if !r.Unavailable || r.Failure != tc.want {
+				t.Errorf("result %+v, want Unavailable with Failure %d", r, tc.want)
+			}
+		})
+	}
+	t.Run("timeout", func(t *testing.T) {
+		block := make(chan struct{})
+		srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-block }))
+		t.Cleanup(srv.Close)
+		t.Cleanup(func() { close(block) })
+		c, _ := newCaller(t, Options{Tries: 1, Timeout: 50 * time.Millisecond})
+		if r := c.Call(context.Background(), srv.URL, nil); !r.Unavailable || r.Failure != FailTimeout {
+			t.Errorf("result %+v, want Unavailable with FailTimeout", r)
+		}
+	})
+	t.Run("ok", func(t *testing.T) {
+		srv, _ := newServer(t, reply{status: 500}, reply{status: 200, body: `{"status":"ok"}`})
+		c, _ := newCaller(t, Options{Tries: 2})
+		if r := c.Call(context.Background(), srv.URL, nil); !r.OK || r.Unavailable || r.Failure != FailOther {
+			t.Errorf("result %+v, want OK", r)
+		}
+	})
+}
+
 func TestCallContext(t *testing.T) {
 	srv, n := newServer(t, reply{status: 500})
 	c, _ := newCaller(t, Options{Tries: 5, Sleep: sleepCtx, Wait: time.Hour})

@@ -64,6 +64,19 @@ func NewPool(workers, perService, maxQueued int) *Pool {
 // will never run; the caller answers for it). fns of one service start in
 // submit order. It still queues after Close has begun (see Pool).
 func (p *Pool) Submit(service string, fn func()) bool {
+	return p.submit(service, fn, false)
+}
+
+// SubmitOwed queues fn like Submit but is never refused: it is for calls
+// owed to a service after the client was answered (on_subscribe after the
+// ok, the unsubscribe callbacks of a closing session), which have no one to
+// tell about a refusal. They are bounded by the subscriptions that exist,
+// each having at most one such call at a time.
+func (p *Pool) SubmitOwed(service string, fn func()) {
+	p.submit(service, fn, true)
+}
+
+func (p *Pool) submit(service string, fn func(), owed bool) bool {
 	p.mu.Lock()
 	s := p.services[service]
 	if s == nil {
@@ -73,7 +86,7 @@ func (p *Pool) Submit(service string, fn func()) bool {
 	// A fn that would start at once never waits, so it is not counted
 	// against the queue: with maxQueued 0 the pool still runs calls.
 	startsNow := s.running < p.perService && p.running < p.workers && s.fns.len() == 0 && p.runnable.len() == 0
-	if !startsNow && s.fns.len() >= p.maxQueued {
+	if !owed && !startsNow && s.fns.len() >= p.maxQueued {
 		s.refused++
 		p.mu.Unlock()
 		return false

@@ -281,7 +281,8 @@ func runChaos(t *testing.T, policy string) {
 		// No Redis pings: a killed Redis closes its sockets, and on a
 		// loaded 2-core machine a 0.2 s ping timeout reports outages that
 		// never happened (which the drain then acts on).
-		PingInterval: 0, PingTimeout: 0.2,
+		// ping_timeout is also the dial timeout of a reconnect.
+		PingInterval: 0, PingTimeout: 2,
 		OnLoss: policy, DrainWindow: 5,
 		LossGrace: 5, // the outage below is shorter: nobody is drained
 	}

@@ -1,15 +1,11 @@
 package conformance
 
 import (
-	"bufio"
-	"io"
 	"net"
-	"net/http"
-	"strconv"
-	"strings"
 	"testing"
 
 	"mako/config"
+	"mako/internal/e2e"
 )
 
 func freePort(t *testing.T) int {
@@ -22,29 +18,10 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
+// scrape reads /metrics with Prometheus's text parser (e2e.ScrapeMetrics).
 func scrape(t *testing.T, port int) map[string]float64 {
 	t.Helper()
-	resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/metrics")
-	if err != nil {
-		t.Fatalf("metrics: %v", err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	out := map[string]float64{}
-	sc := bufio.NewScanner(strings.NewReader(string(b)))
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			t.Fatalf("metrics line %q", line)
-		}
-		out[line[:i]] = v
-	}
-	return out
+	return e2e.ScrapeMetrics(t, port)
 }
 
 func counter(event, status string) string {

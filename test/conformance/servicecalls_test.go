@@ -219,6 +219,8 @@ func TestServiceQueueBound(t *testing.T) {
 		`mako_service_queue{service="books"}`:         queued,
 		`mako_service_inflight{service="books"}`:      inFlight,
 		`mako_service_refused_total{service="books"}`: clients - inFlight - queued,
+		// A refused call is a call that ended unavailable, at once.
+		`mako_service_call_duration_seconds_count{endpoint="on_message",outcome="unavailable",service="books"}`: clients - inFlight - queued,
 	} {
 		if m[name] != want {
 			t.Errorf("%s = %v, want %v", name, m[name], want)

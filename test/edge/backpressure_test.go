@@ -99,7 +99,9 @@ func TestMixedBurstInOrder(t *testing.T) {
 // Thousands of pings in one write: every pong, in order, connection open.
 func TestPingsInOneWrite(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t, nil)
+	// More than limits.client_events_burst at once: the event rate is not
+	// what this test is about (clientlimit_test.go).
+	srv := startServer(t, func(c *cfgT) { c.Limits.ClientEventsPerSecond = 0 })
 	rc := open(t, srv)
 	const n = 3000
 	rc.write(burst(n, func(i int) string { return fmt.Sprintf(`{"event":"ping","data":"%d"}`, i) }))
