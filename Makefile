@@ -5,6 +5,9 @@ BIN     := bin
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 FUZZTIME ?= 30s
+# Each input that finds new coverage is minimized first; unbounded (60s),
+# one large input could take the whole FUZZTIME.
+FUZZMINTIME ?= 5s
 
 .PHONY: all build run test browser-deps lint fuzz bench tidy clean
 
@@ -28,11 +31,15 @@ lint:
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
-# Each fuzz target for FUZZTIME (go test fuzzes one target per run).
+# Each fuzz target for FUZZTIME (go test fuzzes one target per run), in
+# every package that has one. Seed corpora (f.Add and testdata/fuzz/) run
+# in `make test`; a crasher lands in the package's testdata/fuzz/ and is
+# kept there as a regression seed.
+FUZZPKGS = $(sort $(dir $(shell grep -rl --include='*_test.go' '^func Fuzz' .)))
 fuzz:
-	@set -e; for pkg in ./protocol ./server/ws ./config; do \
+	@set -e; for pkg in $(FUZZPKGS); do \
 	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
-	    echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
+	    echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME) $$pkg; \
 	  done; done
 
 bench:

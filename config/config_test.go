@@ -565,3 +565,44 @@ func FuzzParse(f *testing.F) {
 		_ = cfg.ServiceNames()
 	})
 }
+
+// FuzzLoad loads arbitrary bytes from a file, as mako does at start-up: it
+// must match Parse on the same bytes, fail with one line naming the file,
+// or give a configuration that validates again unchanged.
+func FuzzLoad(f *testing.F) {
+	for _, p := range []string{"../deploy/mako.example.yaml", "../deploy/mako.redis.yaml", "../deploy/bench/mako.bench.yaml", "../deploy/container/mako.container.yaml"} {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Add([]byte("ws: {port: '9000', max_message_size: 1e3}\n"))
+	f.Add([]byte("services:\n  books: {authorizer: 'http://a/', heartbeat_period: .5}\n"))
+	f.Add([]byte("\xef\xbb\xbfws: {port: 1}\n"))
+	f.Add([]byte("ws:\n\tport: 1\n"))
+	path := filepath.Join(f.TempDir(), "mako.yaml")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := Load(path)
+		pcfg, perr := Parse(data, path)
+		if (err == nil) != (perr == nil) || err != nil && err.Error() != perr.Error() {
+			t.Fatalf("Load: %v; Parse: %v", err, perr)
+		}
+		if err != nil {
+			if msg := err.Error(); strings.Contains(msg, "\n") || !strings.HasPrefix(msg, path) {
+				t.Fatalf("error %q: not one line naming the file", msg)
+			}
+			return
+		}
+		if !reflect.DeepEqual(cfg, pcfg) {
+			t.Fatal("Load and Parse differ")
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Fatalf("loaded config does not validate again: %v", err)
+		}
+		if !reflect.DeepEqual(cfg, pcfg) {
+			t.Fatal("validating a loaded config again changed it")
+		}
+	})
+}

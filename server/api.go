@@ -73,11 +73,13 @@ func (s *Server) apiMux() *http.ServeMux {
 	})
 	s.registerWeb(mux) // GET /mako.js, GET /demo (web.go)
 	if s.cfg.Debug.Pprof {
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		// Profiles expose memory contents (heap), the command line and can
+		// burn CPU on demand, so they sit behind the same token as publish.
+		mux.HandleFunc("/debug/pprof/", s.withToken(pprof.Index))
+		mux.HandleFunc("/debug/pprof/cmdline", s.withToken(pprof.Cmdline))
+		mux.HandleFunc("/debug/pprof/profile", s.withToken(pprof.Profile))
+		mux.HandleFunc("/debug/pprof/symbol", s.withToken(pprof.Symbol))
+		mux.HandleFunc("/debug/pprof/trace", s.withToken(pprof.Trace))
 	}
 	return mux
 }
@@ -127,15 +129,35 @@ func writeError(w http.ResponseWriter, status int, reason string) {
 	writeJSON(w, status, string(protocol.AppendReply(nil, &protocol.Reply{Status: "error", Error: reason})))
 }
 
+// authorized reports whether r carries "Authorization: Bearer <api.token>",
+// or api.token is unset. On false it has written the 401.
+func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
+	tok := s.cfg.API.Token
+	if tok == "" {
+		return true
+	}
+	got := r.Header.Get("Authorization")
+	if subtle.ConstantTimeCompare([]byte(got), []byte("Bearer "+tok)) != 1 {
+		writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
+		return false
+	}
+	return true
+}
+
+// withToken guards h with the API token (see authorized).
+func (s *Server) withToken(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.authorized(w, r) {
+			h(w, r)
+		}
+	}
+}
+
 // handlePublish takes the JSON a service would PUBLISH to Redis and hands it
 // to the broker, so it reaches subscribers on every node.
 func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
-	if tok := s.cfg.API.Token; tok != "" {
-		got := r.Header.Get("Authorization")
-		if subtle.ConstantTimeCompare([]byte(got), []byte("Bearer "+tok)) != 1 {
-			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
-			return
-		}
+	if !s.authorized(w, r) {
+		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxPublishBody))
 	if err != nil {

@@ -105,13 +105,14 @@ func (sess *session) onTraffic() {
 	for sess.state == stHandshake || sess.state == stOpen {
 		avail := c.InboundBuffered()
 		// A large frame arrives over many reads: wait until it is all
-		// there rather than look at it again on every read.
+		// there rather than look at it again on every read (text is read
+		// as it arrives instead, see parse).
 		if avail == 0 || sess.need > avail {
 			break
 		}
 		n := min(avail, max(peekWindow, sess.need))
 		buf, _ := c.Peek(n)
-		used := sess.parse(buf)
+		used := sess.parse(buf, avail)
 		sess.discard(used)
 		if sess.paused || n == avail || used == 0 && sess.need <= n {
 			break
@@ -124,9 +125,15 @@ func (sess *session) onTraffic() {
 	sess.checkInbound()
 }
 
-// parse consumes the upgrade request, then complete frames, from buf; it
-// returns the bytes used and sets need when a frame is incomplete.
-func (sess *session) parse(buf []byte) int {
+// parse consumes the upgrade request, then frames, from buf, the first
+// bytes of the avail buffered; it returns the bytes used and sets need when
+// it wants more of a frame than buf holds.
+//
+// Text frames are taken as they arrive (ws.Decoder.Next streams them) so
+// that invalid UTF-8 closes the connection (1007) as soon as it arrives,
+// not once a whole message of up to max_message_size has been buffered.
+// Other frames are decoded once whole, in place.
+func (sess *session) parse(buf []byte, avail int) int {
 	used := 0
 	sess.need = 0
 	if sess.state == stHandshake {
@@ -149,6 +156,15 @@ func (sess *session) parse(buf []byte) int {
 			sess.pause()
 			break
 		}
+		if len(buf) < avail {
+			// A frame that runs past buf is viewed whole when it has all
+			// arrived (decoded in place, not copied); one that has not is
+			// waited for, unless Next can take it in pieces.
+			if min, whole := sess.dec.Need(buf[used:]); whole > len(buf)-used && (whole <= avail-used || min == whole) {
+				sess.need = whole
+				break
+			}
+		}
 		f, n, ok, cerr := sess.dec.Next(buf[used:], max)
 		if cerr != nil {
 			sess.l.s.log.Debug("closing connection: protocol error", "code", cerr.Code, "cause", cerr.Reason)
@@ -156,7 +172,7 @@ func (sess *session) parse(buf []byte) int {
 			return len(buf)
 		}
 		if n == 0 {
-			sess.need = ws.FrameLen(buf[used:])
+			sess.need, _ = sess.dec.Need(buf[used:])
 			break
 		}
 		if ok {

@@ -11,6 +11,8 @@
 //
 //   - Inbound bytes are parsed in place from gnet's inbound buffer
 //     (Peek … Discard): the HTTP upgrade, then RFC 6455 frames (package ws).
+//     A frame is decoded once whole, except uncompressed text, which the
+//     decoder takes as it arrives so that invalid UTF-8 fails at once.
 //   - A session handles its client events strictly one at a time in arrival
 //     order. An event that needs a service call submits it to a bounded
 //     worker pool (package service); the result is posted back to the

@@ -33,7 +33,7 @@ type session struct {
 	ip    *ipEntry // the per-address count this connection holds
 
 	dec   ws.Decoder
-	need  int   // bytes the frame being received needs buffered (0 = unknown)
+	need  int   // bytes buffered before parsing can progress (0 = any); see parse
 	timer timer // handshake deadline, then ping / pong deadline
 
 	awaitingPong bool

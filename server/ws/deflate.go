@@ -283,10 +283,17 @@ func (s *deflateSource) ReadByte() (byte, error) {
 
 // inflate decompresses one message into a buffer from msgPool, producing
 // at most maxOut bytes (<= 0: no bound): a bomb stops at maxOut+1 bytes
-// of output with 1009, whatever its compressed size.
-func inflate(src []byte, maxOut int) (*[]byte, *CloseError) {
-	out := msgPool.Get().(*[]byte)
-	b := (*out)[:0]
+// of output with 1009, whatever its compressed size. For text, the output
+// is checked for UTF-8 as the inflater produces it, and a bad byte stops
+// the inflation with 1007. The inflater runs only on a whole message, so
+// a compressed message's 1007 comes once all of it has arrived (at most
+// max_message_size on the wire): flate pulls its input through an
+// io.Reader and fails for good when that runs dry, so inflating as bytes
+// arrive would need a reader blocked on the connection, a goroutine per
+// connection, which mako never has.
+func inflate(src []byte, maxOut int, text bool) (*message, *CloseError) {
+	out := getMsg()
+	b := out.b[:0]
 	if len(src) == 0 {
 		// Not valid deflate once the tail is added, but an empty
 		// compressed message is unambiguous; accept it.
@@ -300,6 +307,7 @@ func inflate(src []byte, maxOut int) (*[]byte, *CloseError) {
 	in.src = deflateSource{p: src}
 	_ = in.fr.(flate.Resetter).Reset(&in.src, nil)
 	var err *CloseError
+	var check utf8State
 	for {
 		if len(b) == cap(b) {
 			// Double, but never past the one byte that proves the bound
@@ -312,7 +320,14 @@ func inflate(src []byte, maxOut int) (*[]byte, *CloseError) {
 			err = errTooBig
 			break
 		}
+		if text && !check.feed(b[len(b)-k:]) {
+			err = errUTF8
+			break
+		}
 		if rerr == io.EOF {
+			if text && !check.complete() {
+				err = errUTF8
+			}
 			break
 		}
 		if rerr != nil {
@@ -322,7 +337,7 @@ func inflate(src []byte, maxOut int) (*[]byte, *CloseError) {
 	}
 	in.src = deflateSource{}
 	inflaterPool.Put(in)
-	*out = b
+	out.b = b
 	if err != nil {
 		putBuf(out)
 		return nil, err

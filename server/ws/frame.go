@@ -2,6 +2,7 @@ package ws
 
 import (
 	"encoding/binary"
+	"slices"
 	"strconv"
 	"sync"
 	"unicode/utf8"
@@ -56,8 +57,9 @@ type Frame struct {
 	// fragment), the control opcode otherwise.
 	Op Op
 	// Payload is unmasked (and inflated). It aliases the caller's buffer,
-	// or for a fragmented or compressed message a buffer the decoder
-	// borrowed, and is valid until the next call to Next or Reset.
+	// or for a fragmented, compressed or streamed (see Next) message a
+	// buffer the decoder borrowed, and is valid until the next call to
+	// Next or Reset.
 	Payload []byte
 	// Compressed reports a KindMessage that arrived compressed
 	// (permessage-deflate); Payload is the inflated message.
@@ -101,19 +103,20 @@ var (
 
 // Decoder is the per-connection decoding state: which message is being
 // reassembled and where. It is 16 bytes on 64-bit platforms and holds no
-// buffer unless a fragmented message is in progress or a fragmented or
-// compressed one was just returned, because mako keeps one per socket and
-// browsers never fragment. permessage-deflate adds no per-socket state:
-// messages are inflated on their own (no context takeover) with a pooled
-// inflater.
+// buffer unless a fragmented or streamed message is in progress or one
+// such, or a compressed one, was just returned, because mako keeps one per
+// socket and browsers never fragment. permessage-deflate adds no
+// per-socket state: messages are inflated on their own (no context
+// takeover) with a pooled inflater.
 //
 // The zero Decoder is ready to use, without compression.
 type Decoder struct {
-	// msg is the reassembly buffer, borrowed from msgPool for the life of
-	// one fragmented message (and until the next call, while the caller may
-	// still read the payload), or the buffer a compressed message was
-	// inflated into, until the next call.
-	msg *[]byte
+	// msg is the reassembly buffer with the state of the message in
+	// progress, borrowed from msgPool for the life of one fragmented or
+	// streamed message (and until the next call, while the caller may still
+	// read the payload), or the buffer a compressed message was inflated
+	// into, until the next call.
+	msg *message
 	// op is the opcode of the message in progress; OpContinuation when none.
 	op Op
 	// compressed: the message in progress had RSV1 on its first frame.
@@ -127,9 +130,28 @@ type Decoder struct {
 	Deflate bool
 }
 
+// message is a message being reassembled: its bytes so far, where the
+// frame being streamed stands, and where the UTF-8 check of its text
+// stands. It lives outside Decoder so that an idle connection does not
+// pay for it.
+type message struct {
+	b []byte
+	// left is what the frame being streamed has still to bring; 0 between
+	// frames. mask is that frame's masking key, pos the key index of its
+	// next byte, fin its FIN bit.
+	left int
+	mask [4]byte
+	pos  uint8
+	fin  bool
+	// utf8 is the check of the text so far (text messages only).
+	utf8 utf8State
+}
+
 // msgPool recycles reassembly buffers across connections so that a client
 // that does fragment does not cost an allocation per message.
-var msgPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+var msgPool = sync.Pool{New: func() any { return &message{b: make([]byte, 0, 4096)} }}
+
+func getMsg() *message { return msgPool.Get().(*message) }
 
 // maxPooled keeps the pool from pinning buffers grown by a rare huge message.
 const maxPooled = 64 << 10
@@ -138,8 +160,9 @@ const maxPooled = 64 << 10
 // payload in place.
 //
 //   - n > 0, ok: f is an event to act on.
-//   - n > 0, !ok: a frame was consumed without an event (a non-final
-//     fragment went into the reassembly buffer).
+//   - n > 0, !ok: bytes were consumed without an event: a non-final
+//     fragment went into the reassembly buffer, or the part of a frame
+//     that has arrived did (streaming, below).
 //   - n == 0, no error: buf holds no complete frame yet; call again with
 //     more bytes. Nothing was modified.
 //   - err != nil: a protocol violation; the connection must be closed with
@@ -156,11 +179,27 @@ const maxPooled = 64 << 10
 // deflate makes slightly longer), and when inflated, where output beyond
 // maxMessage fails with 1009 however small the input (a decompression
 // bomb). Compressed data that does not inflate fails with 1007.
+//
+// Text is checked for UTF-8 as it arrives (RFC 6455 8.1 "fail fast"), so
+// that a client cannot make the server hold a message that is already
+// known to be invalid: each fragment is checked when it is appended, and
+// an uncompressed text frame that is incomplete is streamed: the part
+// that has arrived is unmasked, checked and moved into the reassembly
+// buffer (n > 0, !ok), the rest follows on later calls, and the first
+// invalid byte fails with 1007 without waiting for the rest. A rune may
+// be split anywhere, across reads and across fragments. Complete frames,
+// binary frames and compressed messages are not streamed: a binary frame
+// is returned in place once whole, and a compressed message is inflated
+// once whole, its output checked as the inflater produces it (a bad byte
+// stops the inflation there). Need says how much Next wants to see.
 func (d *Decoder) Next(buf []byte, maxMessage int) (f Frame, n int, ok bool, err *CloseError) {
 	if d.msg != nil && d.op == OpContinuation {
 		// The previous call returned a reassembled message from msg; the
 		// caller is done with it now.
 		d.release()
+	}
+	if d.msg != nil && d.msg.left > 0 {
+		return d.stream(buf, 0)
 	}
 	if len(buf) < 2 {
 		return f, 0, false, nil
@@ -229,7 +268,7 @@ func (d *Decoder) Next(buf []byte, maxMessage int) (f Frame, n int, ok bool, err
 	if op&0x8 == 0 {
 		have := 0
 		if d.msg != nil {
-			have = len(*d.msg)
+			have = len(d.msg.b)
 		}
 		limit := uint64(maxInt - hl)
 		if maxMessage > 0 {
@@ -246,7 +285,16 @@ func (d *Decoder) Next(buf []byte, maxMessage int) (f Frame, n int, ok bool, err
 	}
 	n = hl + int(length)
 	if len(buf) < n {
-		return f, 0, false, nil
+		if len(buf) < hl || !d.streams(op, compressed) {
+			return f, 0, false, nil
+		}
+		if op != OpContinuation {
+			d.op = op
+			d.msg = getMsg()
+		}
+		m := d.msg
+		m.left, m.mask, m.pos, m.fin = int(length), [4]byte(buf[hl-4:hl]), 0, fin
+		return d.stream(buf[hl:], hl)
 	}
 	payload := buf[hl:n]
 	gws.Cipher(payload, [4]byte(buf[hl-4:hl]), 0)
@@ -274,26 +322,101 @@ func (d *Decoder) Next(buf []byte, maxMessage int) (f Frame, n int, ok bool, err
 		}
 		d.op = op
 		d.compressed = compressed
-		d.msg = msgPool.Get().(*[]byte)
-		*d.msg = append((*d.msg)[:0], payload...)
-		return Frame{}, n, false, nil
+		d.msg = getMsg()
 	}
-	// Continuation of the message in progress.
-	*d.msg = append(*d.msg, payload...)
+	// A fragment of the message in progress.
+	m := d.msg
+	if d.op == OpText && !d.compressed && !m.utf8.feed(payload) {
+		return Frame{}, 0, false, d.fail(errUTF8)
+	}
+	m.b = append(m.b, payload...)
 	if !fin {
 		return Frame{}, n, false, nil
 	}
-	op, d.op = d.op, OpContinuation
-	if d.compressed {
-		d.compressed = false
-		return d.inflated(op, *d.msg, n, maxMessage)
+	return d.complete(n, maxMessage)
+}
+
+// streams reports whether an incomplete frame with this opcode and RSV1 is
+// read as it arrives: uncompressed text, the only kind checked before it is
+// complete.
+func (d *Decoder) streams(op Op, compressed bool) bool {
+	switch op {
+	case OpText:
+		return !compressed
+	case OpContinuation:
+		return d.op == OpText && !d.compressed
 	}
-	msg := *d.msg
-	// Validated whole: a rune split across fragments is legal.
-	if op == OpText && !utf8.Valid(msg) {
+	return false
+}
+
+// stream takes the next part of the frame being streamed from the start of
+// buf; used is what the call consumed before it (the frame's header).
+func (d *Decoder) stream(buf []byte, used int) (Frame, int, bool, *CloseError) {
+	m := d.msg
+	p := buf[:min(len(buf), m.left)]
+	gws.Cipher(p, m.mask, int(m.pos))
+	if !m.utf8.feed(p) {
 		return Frame{}, 0, false, d.fail(errUTF8)
 	}
-	return Frame{Kind: KindMessage, Op: op, Payload: msg}, n, true, nil
+	if cap(m.b)-len(m.b) < len(p) {
+		// Double, up to what the frame still announces: append's growth
+		// (1.25x past 256 KiB) would copy a 1 MiB frame arriving in
+		// 64 KiB reads three times over. Never sized from the header
+		// alone: a client announcing 1 MiB and sending a byte must not
+		// cost 1 MiB.
+		m.b = slices.Grow(m.b, max(len(p), min(m.left, len(m.b))))
+	}
+	m.b = append(m.b, p...)
+	m.left -= len(p)
+	m.pos = uint8((int(m.pos) + len(p)) & 3)
+	n := used + len(p)
+	if m.left > 0 || !m.fin {
+		return Frame{}, n, false, nil
+	}
+	return d.complete(n, 0)
+}
+
+// complete returns the message in progress, whose last frame ended n
+// bytes into the caller's buffer.
+func (d *Decoder) complete(n, maxMessage int) (Frame, int, bool, *CloseError) {
+	op := d.op
+	d.op = OpContinuation
+	if d.compressed {
+		d.compressed = false
+		return d.inflated(op, d.msg.b, n, maxMessage)
+	}
+	// Checked as it came: what remains is a rune cut off at the end.
+	if op == OpText && !d.msg.utf8.complete() {
+		return Frame{}, 0, false, d.fail(errUTF8)
+	}
+	return Frame{Kind: KindMessage, Op: op, Payload: d.msg.b}, n, true, nil
+}
+
+// Need tells a reader how much of buf Next wants, buf being what follows
+// the bytes Next consumed so far. frame is the size of the frame at its
+// start (header, mask and payload), 0 while its header is incomplete or a
+// streamed frame is in progress. min is how many bytes buf must hold
+// before a call can make progress: frame, except for a frame Next streams,
+// which it can take from its header on (and any byte of which helps once
+// it is in progress). A reader that has more bytes than it showed Next
+// does better to show the whole frame when it has it: a complete frame is
+// decoded in place, without a copy.
+func (d *Decoder) Need(buf []byte) (min, frame int) {
+	if d.msg != nil && d.msg.left > 0 {
+		return 1, 0
+	}
+	frame = FrameLen(buf)
+	if frame == 0 || !d.streams(Op(buf[0]&0x0f), buf[0]&0x40 != 0) {
+		return frame, frame
+	}
+	hl := 2 + 4 // with the mask: an unmasked frame fails on its first bytes
+	switch buf[1] & 0x7f {
+	case 126:
+		hl += 2
+	case 127:
+		hl += 8
+	}
+	return hl, frame
 }
 
 const maxInt = int(^uint(0) >> 1)
@@ -302,16 +425,13 @@ const maxInt = int(^uint(0) >> 1)
 // the reassembly buffer) is inflated into a pooled buffer that d keeps
 // until the next call.
 func (d *Decoder) inflated(op Op, src []byte, n, maxMessage int) (Frame, int, bool, *CloseError) {
-	out, err := inflate(src, maxMessage)
+	out, err := inflate(src, maxMessage, op == OpText)
 	d.release() // the reassembly buffer, if src was it
 	if err != nil {
 		return Frame{}, 0, false, d.fail(err)
 	}
 	d.msg = out
-	if op == OpText && !utf8.Valid(*out) {
-		return Frame{}, 0, false, d.fail(errUTF8)
-	}
-	return Frame{Kind: KindMessage, Op: op, Payload: *out, Compressed: true}, n, true, nil
+	return Frame{Kind: KindMessage, Op: op, Payload: out.b, Compressed: true}, n, true, nil
 }
 
 // fail drops the message in progress: after a violation the connection is
@@ -337,14 +457,15 @@ func (d *Decoder) release() {
 	d.msg = nil
 }
 
-func putBuf(b *[]byte) {
-	if cap(*b) <= maxPooled {
-		*b = (*b)[:0]
-		msgPool.Put(b)
+func putBuf(m *message) {
+	if cap(m.b) <= maxPooled {
+		*m = message{b: m.b[:0]}
+		msgPool.Put(m)
 	}
 }
 
-// InProgress reports whether a fragmented message is being reassembled.
+// InProgress reports whether a fragmented or streamed message is being
+// reassembled.
 func (d *Decoder) InProgress() bool { return d.op != OpContinuation }
 
 func parseClose(p []byte) (code int, reason string, err *CloseError) {

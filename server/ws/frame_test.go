@@ -224,7 +224,8 @@ func TestDecoderClose(t *testing.T) {
 
 // TestDecoderSplit feeds every prefix of a stream: a prefix that ends
 // inside a frame must give n == 0 and leave the bytes untouched (the loop
-// calls again with the same bytes plus more).
+// calls again with the same bytes plus more), or, for text, be taken as
+// far as it goes (streamed).
 func TestDecoderSplit(t *testing.T) {
 	streams := map[string][]byte{
 		"small":      text(true, "hello world"),

@@ -152,7 +152,8 @@ func checkDecoder(t *testing.T, data []byte, maxMessage int, deflate bool) {
 			// short, which must be "incomplete" whenever the whole decodes.
 			shadow := Decoder{op: d.op, compressed: d.compressed, Deflate: d.Deflate}
 			if d.msg != nil {
-				m := bytes.Clone(*d.msg)
+				m := *d.msg
+				m.b = bytes.Clone(m.b)
 				shadow.msg = &m
 			}
 			short := bytes.Clone(buf)
@@ -176,8 +177,10 @@ func checkDecoder(t *testing.T, data []byte, maxMessage int, deflate bool) {
 				}
 				return
 			}
-			if _, n2, _, err2 := shadow.Next(short[:n-1], maxMessage); n2 != 0 || err2 != nil {
-				t.Fatalf("prefix of a %d-byte frame: n=%d err=%v", n, n2, err2)
+			// One byte short, a frame is either left alone or, streamed
+			// (text), taken as far as it goes, with no event.
+			if _, n2, ok2, err2 := shadow.Next(short[:n-1], maxMessage); err2 != nil || ok2 || n2 != 0 && n2 != n-1 {
+				t.Fatalf("prefix of a %d-byte frame: n=%d ok=%v err=%v", n, n2, ok2, err2)
 			}
 			if ok {
 				switch f.Kind {
@@ -209,4 +212,117 @@ func checkDecoder(t *testing.T, data []byte, maxMessage int, deflate bool) {
 			buf = buf[n:]
 		}
 	}
+}
+
+// FuzzDecoderChunked: the same bytes given to Next whole, or arriving in
+// any split (as reads deliver them, the event loop calling Next again with
+// what it has not consumed plus what came since), give the same events and
+// the same error. splits gives the sizes of the arrivals (each byte one
+// arrival of 1..256 bytes; what remains arrives last). It also holds Need
+// to its word: below min bytes Next makes no progress, from min on it does.
+func FuzzDecoderChunked(f *testing.F) {
+	// Small seeds: the fuzzer minimizes every input that finds new
+	// coverage, and a large one would take the whole run.
+	big := strings.Repeat("é€😀a", 30)
+	zl := deflateRaw(f, []byte(strings.Repeat("abcdef", 200)))
+	long := maskedFrame(true, 0, OpText, []byte(strings.Repeat("é€😀a", 7000)), testMask)[:300]
+	f.Add(text(true, "hello"), 100, false, []byte{0, 1, 2})
+	f.Add(text(true, big), 1<<20, false, []byte{13, 200, 7, 255, 1})
+	f.Add(concat(text(false, "caf\xc3"), ctrl(OpPing, "x"), cont(false, "\xa9"+big), cont(true, "end")), 1<<20, false, []byte{5, 5, 5, 90})
+	f.Add(concat(text(false, "ok"), cont(false, "\xff"+big), cont(true, "never")), 1<<20, false, []byte{9, 0, 0, 0})
+	f.Add(concat(text(true, big[:50]+"\xe2\x82("), text(true, "next")), 1<<20, false, []byte{10, 10, 10})
+	f.Add(maskedFrame(true, 0, OpBinary, []byte(big), testMask), 1<<20, false, []byte{30, 30})
+	f.Add(concat(maskedFrame(false, 4, OpText, zl[:7], testMask), ctrl(OpPing, "x"), maskedFrame(true, 0, OpContinuation, zl[7:], testMask)), 2000, true, []byte{3, 3})
+	f.Add(concat(text(true, "plain"), maskedFrame(true, 4, OpText, deflateRaw(f, []byte(big)), testMask)), 1<<20, true, []byte{1, 2, 3, 4})
+	f.Add(ctrl(OpClose, closePayload(1000, "bye")), 0, false, []byte{0})
+	f.Add(text(true, big), 100, false, []byte{2, 3})
+	f.Add(long, 1<<20, false, []byte{5, 9, 40})
+	f.Add(append(bytes.Clone(long[:200]), 0xff), 1<<20, false, []byte{20, 0})
+	f.Fuzz(func(t *testing.T, data []byte, maxMessage int, deflate bool, splits []byte) {
+		if deflate && (maxMessage <= 0 || maxMessage > 1<<20) {
+			maxMessage = 1 << 20 // no bound would let a bomb run the fuzzer out of memory
+		}
+		wantEv, wantErr := decodeArrivals(t, bytes.Clone(data), maxMessage, deflate, nil)
+		gotEv, gotErr := decodeArrivals(t, bytes.Clone(data), maxMessage, deflate, splits)
+		if gotErr != wantErr {
+			t.Fatalf("error %v in pieces, %v whole", gotErr, wantErr)
+		}
+		if len(gotEv) != len(wantEv) {
+			t.Fatalf("%d events in pieces, %d whole", len(gotEv), len(wantEv))
+		}
+		for i := range gotEv {
+			if gotEv[i] != wantEv[i] {
+				t.Fatalf("event %d in pieces %.80v, whole %.80v", i, gotEv[i], wantEv[i])
+			}
+		}
+	})
+}
+
+// decodeArrivals decodes data arriving in pieces (see FuzzDecoderChunked);
+// nil splits: all at once.
+func decodeArrivals(t *testing.T, data []byte, maxMessage int, deflate bool, splits []byte) ([]event, *CloseError) {
+	d := Decoder{Deflate: deflate}
+	var evs []event
+	start, arrived := 0, 0
+	for arrived < len(data) {
+		if len(splits) > 0 {
+			arrived = min(len(data), arrived+int(splits[0])+1)
+			splits = splits[1:]
+		} else {
+			arrived = len(data)
+		}
+		for {
+			buf := data[start:arrived]
+			min, _ := d.Need(buf)
+			f, n, ok, err := d.Next(buf, maxMessage)
+			if n < 0 || n > len(buf) || err != nil && (n != 0 || ok) || ok && n == 0 {
+				t.Fatalf("n=%d ok=%v err=%v with %d bytes", n, ok, err, len(buf))
+			}
+			if err == nil && n > 0 && len(buf) < min {
+				t.Fatalf("progress (n=%d) with %d bytes, Need said %d", n, len(buf), min)
+			}
+			if err == nil && n == 0 && min > 0 && len(buf) >= min {
+				t.Fatalf("no progress with %d bytes, Need said %d", len(buf), min)
+			}
+			if err != nil {
+				return evs, err
+			}
+			if ok {
+				if f.Kind == KindMessage && f.Op == OpText && !utf8.Valid(f.Payload) {
+					t.Fatal("invalid UTF-8 text delivered")
+				}
+				evs = append(evs, event{f.Kind, f.Op, string(f.Payload), f.CloseCode, f.CloseReason})
+			}
+			if n == 0 {
+				break
+			}
+			start += n
+		}
+	}
+	return evs, nil
+}
+
+// FuzzUTF8State: the incremental check, fed a text in any pieces, agrees
+// with utf8.Valid on the whole.
+func FuzzUTF8State(f *testing.F) {
+	f.Add([]byte("café €uro 😀"), []byte{3, 1, 0, 2})
+	f.Add([]byte("caf\xc3"), []byte{3})
+	f.Add([]byte("\xed\xa0\x80"), []byte{0, 0})
+	f.Add([]byte("\xf4\x90\x80\x80"), []byte{1})
+	f.Add([]byte("\xe0\x9f\xbf"), []byte{0, 0})
+	f.Add([]byte("\xc0\xaf"), []byte{0})
+	f.Add([]byte(strings.Repeat("x", 100)+"\xf0\x9f\x98"), []byte{99})
+	f.Fuzz(func(t *testing.T, text, splits []byte) {
+		var pieces [][]byte
+		rest := text
+		for _, s := range splits {
+			k := min(len(rest), int(s))
+			pieces = append(pieces, rest[:k])
+			rest = rest[k:]
+		}
+		pieces = append(pieces, rest)
+		if got, want := feedAll(pieces...), utf8.Valid(text); got != want {
+			t.Fatalf("%q in pieces %q: %v, utf8.Valid %v", text, pieces, got, want)
+		}
+	})
 }

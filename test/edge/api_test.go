@@ -194,3 +194,50 @@ func TestReadyzWhileDraining(t *testing.T) {
 		t.Fatal("Shutdown did not return")
 	}
 }
+
+func getAuth(t *testing.T, url, auth string) apiResp {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	return do(t, req)
+}
+
+// /debug/pprof is not served unless debug.pprof is on, and then only with
+// the API token when one is set: profiles expose memory and the command line.
+func TestPprofGuarded(t *testing.T) {
+	t.Parallel()
+	paths := []string{"/debug/pprof/", "/debug/pprof/heap?debug=1", "/debug/pprof/goroutine?debug=1", "/debug/pprof/cmdline", "/debug/pprof/symbol"}
+
+	if config.Default().Debug.Pprof {
+		t.Fatal("debug.pprof is on by default")
+	}
+	off := startServer(t, func(c *cfgT) { c.Debug.Pprof = false })
+	for _, p := range paths {
+		if r := get(t, "http://"+off.APIAddr()+p); r.status != 404 {
+			t.Errorf("pprof off: GET %s = %d, want 404", p, r.status)
+		}
+	}
+
+	on := startServer(t, func(c *cfgT) { c.Debug.Pprof = true; c.API.Token = "s3cret" })
+	for _, p := range paths {
+		url := "http://" + on.APIAddr() + p
+		getAuth(t, url, "").expectError(t, 401)
+		getAuth(t, url, "Bearer wrong").expectError(t, 401)
+		getAuth(t, url, "s3cret").expectError(t, 401)
+		if r := getAuth(t, url, "Bearer s3cret"); r.status != 200 {
+			t.Errorf("pprof with token: GET %s = %d %.200s, want 200", p, r.status, r.raw)
+		}
+	}
+
+	// No token configured: the API is trusted by its bind address alone, as
+	// POST /publish is.
+	open := startServer(t, func(c *cfgT) { c.Debug.Pprof = true })
+	if r := get(t, "http://"+open.APIAddr()+"/debug/pprof/cmdline"); r.status != 200 {
+		t.Errorf("pprof on, no token: %d, want 200", r.status)
+	}
+}
