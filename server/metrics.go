@@ -79,6 +79,7 @@ func (s *Server) writePrometheus(w io.Writer) {
 	}
 	fmt.Fprintf(w, "# TYPE mako_channels gauge\nmako_channels %d\n", s.hub.Channels())
 	s.writeServiceMetrics(w)
+	s.writeBreakerMetrics(w)
 	fmt.Fprintf(w, "# TYPE mako_throttle_keys gauge\nmako_throttle_keys %d\n", m.throttleKeys.Load())
 	fmt.Fprintf(w, "# TYPE mako_throttle_untracked_total counter\nmako_throttle_untracked_total %d\n", m.throttleUntracked.Load())
 	fmt.Fprintf(w, "# TYPE mako_order_keys gauge\nmako_order_keys %d\n", m.orderKeys.Load())

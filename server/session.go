@@ -205,9 +205,10 @@ func (sess *session) done() {
 
 // call runs a service callback on the worker pool and resumes k on this
 // session's loop, exactly once whatever the caller does: a nil url resumes
-// at once with an ok result; a call the pool refuses (the service's wait
-// queue is full) resumes at once as Unavailable without being sent; a
-// Caller that panics resumes as Broken ("Unhandled exception."). Every
+// at once with an ok result; a call refused by the URL's circuit breaker
+// (service.Guarded) or by the pool (the service's wait queue is full)
+// resumes at once as Unavailable without being sent or taking a pool slot;
+// a Caller that panics resumes as Broken ("Unhandled exception."). Every
 // session event and close step ends in some k, so a k that never ran would
 // leave the session busy and the shutdown drain waiting forever.
 func (sess *session) call(svc string, url string, body []byte, k func(service.Result)) {
@@ -216,32 +217,49 @@ func (sess *session) call(svc string, url string, body []byte, k func(service.Re
 		return
 	}
 	s, l := sess.l.s, sess.l
+	var tk service.Ticket
+	g, guarded := s.caller.(service.Guarded)
+	if guarded {
+		var ok bool
+		if tk, ok = g.Admit(url); !ok {
+			// Not logged: the breaker logs its transitions, and an open
+			// one refuses every call of a storm.
+			k(service.Result{Error: service.ServiceUnavailable, Unavailable: true})
+			return
+		}
+	}
 	// A call counts until its continuation ran, so a continuation that
 	// starts the next call never lets the count touch zero in between.
 	s.calls.Add(1)
 	submitted := s.pool.Submit(svc, func() {
-		res := callCaller(s, url, body)
+		res := callCaller(s, g, tk, url, body)
 		l.execute(func() {
 			defer s.calls.Add(-1)
 			k(res)
 		})
 	})
 	if !submitted {
+		tk.Release()
 		s.log.Debug("service call refused: wait queue full", "service", svc, "limit", s.cfg.HTTP.MaxQueuedPerService)
 		defer s.calls.Add(-1)
 		k(service.Result{Error: service.ServiceUnavailable, Unavailable: true})
 	}
 }
 
-// callCaller runs the Caller on a pool worker; a panic there becomes a
-// Broken result instead of a continuation that never runs.
-func callCaller(s *Server, url string, body []byte) (res service.Result) {
+// callCaller runs the Caller on a pool worker (through g with tk when the
+// Caller is Guarded); a panic there becomes a Broken result instead of a
+// continuation that never runs.
+func callCaller(s *Server, g service.Guarded, tk service.Ticket, url string, body []byte) (res service.Result) {
 	defer func() {
 		if v := recover(); v != nil {
+			tk.Release()
 			s.log.Error("service caller panicked", "panic", v, "stack", string(debug.Stack()))
 			res = service.Result{Broken: true}
 		}
 	}()
+	if g != nil {
+		return g.CallTicket(context.Background(), tk, url, body)
+	}
 	return s.caller.Call(context.Background(), url, body)
 }
 
