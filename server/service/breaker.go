@@ -93,6 +93,7 @@ func (b *breaker) admit() (Ticket, bool) {
 		return Ticket{}, true
 	}
 	b.mu.Lock()
+	halfOpened := false
 	switch b.state {
 	case BreakerClosed:
 		t := Ticket{b: b, gen: b.gen}
@@ -103,6 +104,7 @@ func (b *breaker) admit() (Ticket, bool) {
 			break
 		}
 		b.setLocked(BreakerHalfOpen)
+		halfOpened = true
 		fallthrough
 	case BreakerHalfOpen:
 		if b.trialOut {
@@ -110,9 +112,10 @@ func (b *breaker) admit() (Ticket, bool) {
 		}
 		b.trialOut = true
 		t := Ticket{b: b, gen: b.gen, trial: true}
-		st := b.state
 		b.mu.Unlock()
-		b.logTransition(st)
+		if halfOpened {
+			b.logTransition(BreakerHalfOpen)
+		}
 		return t, true
 	}
 	b.mu.Unlock()
