@@ -215,13 +215,15 @@ func TestBreakerOneTrialInFlight(t *testing.T) {
 	var n, bad atomic.Int32
 	entered := make(chan struct{}, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n.Add(1)
+		k := n.Add(1)
 		if bad.Load() != 0 {
 			w.WriteHeader(502)
 			return
 		}
-		entered <- struct{}{}
-		<-release
+		if k == 6 { // the trial: held until the others have been refused
+			entered <- struct{}{}
+			<-release
+		}
 		io.WriteString(w, `{"status":"ok"}`)
 	}))
 	t.Cleanup(srv.Close)
