@@ -131,7 +131,9 @@ type HTTPCaller struct {
 }
 
 // maxTargets bounds the URL cache should URLs ever come from somewhere
-// other than the config; past it URLs are parsed per call.
+// other than the config; past it URLs are parsed per call and have no
+// circuit breaker (breakers live in the cache, so their number is bounded
+// too).
 const maxTargets = 4096
 
 type target struct {
@@ -403,7 +405,10 @@ func (c *HTTPCaller) target(raw string) *target {
 			return v.(*target)
 		}
 		c.ntargets.Add(1)
+		return t
 	}
+	// Uncached, so its breaker would live for one call: none at all.
+	t.br = nil
 	return t
 }
 
