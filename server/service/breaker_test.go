@@ -371,3 +371,17 @@ func TestBreakerCredentialsRedacted(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// TestBreakerSkipsTheWait: a call whose failure opened the breaker does not
+// sit out the wait before a try it will not make (it would hold a pool
+// slot for http.wait).
+func TestBreakerSkipsTheWait(t *testing.T) {
+	svc := newFlaky(t, 500)
+	c, rec := newCaller(t, Options{Tries: 3, Wait: time.Second, BreakerFailures: 2, BreakerCooldown: time.Minute, Now: (&fakeNow{}).now})
+	if r := c.Call(context.Background(), svc.srv.URL, nil); !r.Unavailable {
+		t.Fatalf("%+v", r)
+	}
+	if got := rec.got(); len(got) != 1 || svc.n.Load() != 2 {
+		t.Fatalf("slept %v for %d tries, want one wait between two tries", got, svc.n.Load())
+	}
+}

@@ -294,6 +294,11 @@ func (c *HTTPCaller) CallTicket(ctx context.Context, tk Ticket, url string, body
 	wait := c.wait
 	for try := 1; try <= c.tries; try++ {
 		if try > 1 {
+			if !tk.tryAllowed() {
+				// Opened by this or another call's failures: no point
+				// holding a pool slot through the wait.
+				return unavailable()
+			}
 			if err := c.sleep(ctx, wait); err != nil {
 				c.log.Warn("service call abandoned", "url", t.redacted, "try", try, "error", err)
 				return unavailable()
