@@ -36,7 +36,7 @@ func (s BreakerState) String() string {
 
 // breakerPolicy is what every breaker of a caller shares.
 type breakerPolicy struct {
-	failures    int           // consecutive failed tries that open a breaker; 0 = no breakers
+	failures    int           // consecutive failed calls that open a breaker; 0 = no breakers
 	cooldown    time.Duration // the first cool-down after opening
 	maxCooldown time.Duration // cap of the doubled cool-down after failed trials
 	now         func() time.Duration
@@ -44,22 +44,27 @@ type breakerPolicy struct {
 }
 
 // breaker guards one service URL (the configured string: two URLs of one
-// host have two breakers, as the issue asks for one per service URL).
+// host have two breakers, as the issue asks for one per service URL; a
+// dead host opens each of its URLs' breakers after their own failures).
 //
-// It counts failed tries, not failed calls: a dead service costs a
-// connection attempt per try, so with tries 3 a call that exhausts them
-// counts 3, and the breaker opens after failures/tries calls instead of
-// letting failures×tries attempts through. A try fails on a transport error
-// (refused, reset, timeout), a 5xx, or a 429 (the service asking to be
-// called less: while open mako calls it not at all). Any other reply, 4xx
-// included, shows a live service and resets the count.
+// It counts failed calls, not failed tries: a call fails when every try it
+// made failed on a transport error (refused, reset, timeout), a 5xx, or a
+// 429 (the service asking to be called less: while open mako calls it not
+// at all). A try with any other reply, 4xx included, shows a live service,
+// so its call resets the count even when it ends Unavailable. Counting
+// calls is what clients see: a flaky service whose failed tries the retries
+// absorb (the chaos test's authorizer fails 3 tries in 10) never trips it,
+// where counting tries would refuse its calls for whole cool-downs. The
+// price is paid once per opening by a dead service: up to tries ×
+// (failures + max_concurrency_per_service - 1) connection attempts, since
+// the calls running when it opens stop before their next try.
 type breaker struct {
 	p   *breakerPolicy
 	url string // redacted
 
 	mu       sync.Mutex
 	state    BreakerState
-	fails    int           // consecutive failed tries while closed
+	fails    int           // consecutive failed calls while closed
 	gen      uint64        // bumped on every transition; tickets of older ones lose their trial
 	until    time.Duration // while open: now() at which the cool-down ends
 	cooldown time.Duration // the cool-down used by the last opening
@@ -143,7 +148,7 @@ func (t Ticket) tryAllowed() bool {
 	return false
 }
 
-// record counts one try's outcome. While half-open only the trial's
+// record counts one call's outcome. While half-open only the trial's
 // outcome counts: success closes, failure re-opens with the cool-down
 // doubled (up to maxCooldown). While open, tries that started before the
 // opening are ignored.
@@ -222,7 +227,7 @@ func (b *breaker) logTransition(s BreakerState) {
 		b.mu.Lock()
 		cd := b.cooldown
 		b.mu.Unlock()
-		b.p.log.Warn("service breaker open: calls fail at once", "url", b.url, "failed_tries", b.p.failures, "cooldown", cd)
+		b.p.log.Warn("service breaker open: calls fail at once", "url", b.url, "failed_calls", b.p.failures, "cooldown", cd)
 	case BreakerHalfOpen:
 		b.p.log.Info("service breaker half-open: one trial call", "url", b.url)
 	case BreakerClosed:

@@ -98,18 +98,20 @@ func TestBreakerOpensAndRecovers(t *testing.T) {
 	clk := &fakeNow{}
 	logs := &logLines{}
 	svc := newFlaky(t, 503)
-	c := breakerCaller(t, clk, 3, logs)
+	c := breakerCaller(t, clk, 2, logs)
 	url := svc.srv.URL + "/auth"
 	ctx := context.Background()
 
-	// Failed tries count one by one: 3 in the first call, and the second
-	// call stops after its second try, the fifth failure in a row.
-	for i, want := range []int32{3, 5} {
+	// Failed calls count, each after its 2 tries: the fifth opens it.
+	for i := range 5 {
+		if i > 0 && breakerOf(t, c, url).State != BreakerClosed {
+			t.Fatalf("open after %d failed calls", i)
+		}
 		if r := c.Call(ctx, url, []byte(`{}`)); !r.Unavailable {
 			t.Fatalf("call %d: %+v", i, r)
 		}
-		if got := svc.n.Load(); got != want {
-			t.Fatalf("after call %d the service saw %d requests, want %d", i, got, want)
+		if got := svc.n.Load(); got != int32(2*(i+1)) {
+			t.Fatalf("after call %d the service saw %d requests, want %d", i, got, 2*(i+1))
 		}
 	}
 	if s := breakerOf(t, c, url); s.State != BreakerOpen || s.Transitions != [3]uint64{0, 0, 1} {
@@ -126,14 +128,14 @@ func TestBreakerOpensAndRecovers(t *testing.T) {
 	if _, ok := c.Admit(url); ok {
 		t.Fatal("admitted before the cool-down ended")
 	}
-	if got := svc.n.Load(); got != 5 {
-		t.Fatalf("while open the service saw %d more requests", got-5)
+	if got := svc.n.Load(); got != 10 {
+		t.Fatalf("while open the service saw %d more requests", got-10)
 	}
 	if s := breakerOf(t, c, url); s.Refused != 101 {
 		t.Errorf("refused %d, want 101", s.Refused)
 	}
 
-	// Cool-down over: exactly one trial, which fails with one try (not 3)
+	// Cool-down over: exactly one trial call, which fails (its 2 tries)
 	// and re-opens with the cool-down doubled.
 	clk.advance(1)
 	trial, ok := c.Admit(url)
@@ -149,8 +151,8 @@ func TestBreakerOpensAndRecovers(t *testing.T) {
 	if r := c.CallTicket(ctx, trial, url, []byte(`{}`)); !r.Unavailable {
 		t.Fatalf("trial: %+v", r)
 	}
-	if got := svc.n.Load(); got != 6 {
-		t.Fatalf("the failed trial sent %d requests, want 1", got-5)
+	if got := svc.n.Load(); got != 12 {
+		t.Fatalf("the failed trial sent %d requests, want 2", got-10)
 	}
 	clk.advance(10 * time.Second)
 	if _, ok := c.Admit(url); ok {
@@ -197,7 +199,7 @@ func TestBreakerOpensAndRecovers(t *testing.T) {
 	}
 	// Once closed the first cool-down is back to 10s.
 	svc.status.Store(500)
-	for range 2 {
+	for range 5 {
 		c.Call(ctx, url, []byte(`{}`))
 	}
 	clk.advance(10 * time.Second)
@@ -296,6 +298,57 @@ func TestBreakerWhatCounts(t *testing.T) {
 			t.Fatalf("opened on non-consecutive failures: %+v", s)
 		}
 	})
+	t.Run("flaky service absorbed by the tries", func(t *testing.T) {
+		// Two failed tries of every three, each call succeeding on its
+		// last: clients are served, so the breaker must stay closed
+		// (counting tries would open it on the first call).
+		var n atomic.Int32
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch n.Add(1) % 3 {
+			case 1:
+				w.WriteHeader(503)
+			case 2:
+				w.WriteHeader(429)
+			default:
+				io.WriteString(w, `{"status":"ok"}`)
+			}
+		}))
+		t.Cleanup(srv.Close)
+		c := breakerCaller(t, &fakeNow{}, 3, nil)
+		for i := range 50 {
+			if r := c.Call(ctx, srv.URL, nil); !r.OK {
+				t.Fatalf("call %d: %+v", i, r)
+			}
+		}
+		if s := breakerOf(t, c, srv.URL); s.State != BreakerClosed || s.Transitions != [3]uint64{} {
+			t.Fatalf("breaker %+v", s)
+		}
+	})
+	t.Run("a live reply in a failed call resets", func(t *testing.T) {
+		// Calls of 2 tries: four get 500 twice, the fifth 500 then 404
+		// (Unavailable, yet the service is alive), four more 500 twice.
+		var n atomic.Int32
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if n.Add(1) == 10 {
+				w.WriteHeader(404)
+				return
+			}
+			w.WriteHeader(500)
+		}))
+		t.Cleanup(srv.Close)
+		c := breakerCaller(t, &fakeNow{}, 2, nil)
+		for range 9 {
+			if r := c.Call(ctx, srv.URL, nil); !r.Unavailable {
+				t.Fatalf("%+v", r)
+			}
+		}
+		if n.Load() != 18 {
+			t.Fatalf("%d requests, want 18", n.Load())
+		}
+		if s := breakerOf(t, c, srv.URL); s.State != BreakerClosed {
+			t.Fatalf("opened though a call in the middle reached a live service: %+v", s)
+		}
+	})
 	t.Run("429 counts", func(t *testing.T) {
 		svc := newFlaky(t, 429)
 		c := breakerCaller(t, &fakeNow{}, 1, nil)
@@ -314,13 +367,15 @@ func TestBreakerWhatCounts(t *testing.T) {
 		url := "http://" + ln.Addr().String() + "/auth"
 		ln.Close()
 		c := breakerCaller(t, &fakeNow{}, 3, nil)
-		c.Call(ctx, url, nil)
+		for range 4 {
+			c.Call(ctx, url, nil)
+		}
 		if s := breakerOf(t, c, url); s.State != BreakerClosed {
-			t.Fatalf("opened after 3 failed tries: %+v", s)
+			t.Fatalf("opened after 4 failed calls: %+v", s)
 		}
 		c.Call(ctx, url, nil)
 		if s := breakerOf(t, c, url); s.State != BreakerOpen {
-			t.Fatalf("not open after 6 refused connections: %+v", s)
+			t.Fatalf("not open after 5 calls of refused connections: %+v", s)
 		}
 	})
 	t.Run("off", func(t *testing.T) {
@@ -372,16 +427,34 @@ func TestBreakerCredentialsRedacted(t *testing.T) {
 	}
 }
 
-// TestBreakerSkipsTheWait: a call whose failure opened the breaker does not
-// sit out the wait before a try it will not make (it would hold a pool
-// slot for http.wait).
+// TestBreakerSkipsTheWait: a call whose try was in flight when other calls
+// opened the breaker does not sit out the wait before a try it will not
+// make (it would hold a pool slot for http.wait).
 func TestBreakerSkipsTheWait(t *testing.T) {
-	svc := newFlaky(t, 500)
-	c, rec := newCaller(t, Options{Tries: 3, Wait: time.Second, BreakerFailures: 2, BreakerCooldown: time.Minute, Now: (&fakeNow{}).now})
-	if r := c.Call(context.Background(), svc.srv.URL, nil); !r.Unavailable {
+	release := make(chan struct{})
+	entered := make(chan struct{})
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) == 1 {
+			close(entered)
+			<-release
+		}
+		w.WriteHeader(500)
+	}))
+	t.Cleanup(srv.Close)
+	c, rec := newCaller(t, Options{Tries: 2, Wait: time.Second, BreakerFailures: 1, BreakerCooldown: time.Minute, Now: (&fakeNow{}).now})
+	slow := make(chan Result)
+	go func() { slow <- c.Call(context.Background(), srv.URL, nil) }()
+	<-entered
+	// Another call fails both tries (one wait between them) and opens it.
+	if r := c.Call(context.Background(), srv.URL, nil); !r.Unavailable {
 		t.Fatalf("%+v", r)
 	}
-	if got := rec.got(); len(got) != 1 || svc.n.Load() != 2 {
-		t.Fatalf("slept %v for %d tries, want one wait between two tries", got, svc.n.Load())
+	close(release)
+	if r := <-slow; !r.Unavailable {
+		t.Fatalf("%+v", r)
+	}
+	if got := rec.got(); len(got) != 1 || n.Load() != 3 {
+		t.Fatalf("slept %v, %d requests; want one wait, 3 requests", got, n.Load())
 	}
 }

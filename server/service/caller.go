@@ -96,8 +96,9 @@ type Options struct {
 	// Sleep waits between tries; tests replace it to record the waits
 	// instead of spending them. Default: a timer that ctx can cut short.
 	Sleep func(ctx context.Context, d time.Duration) error
-	// BreakerFailures is the number of consecutive failed tries that open
-	// a URL's circuit breaker; 0 disables the breakers.
+	// BreakerFailures is the number of consecutive failed calls (every
+	// try failed: transport error, timeout, 5xx, 429) that open a URL's
+	// circuit breaker; 0 disables the breakers.
 	BreakerFailures int
 	// BreakerCooldown is how long a breaker stays open before one trial
 	// call; each failed trial doubles it up to BreakerMaxCooldown. Default
@@ -268,9 +269,10 @@ func (c *HTTPCaller) Admit(url string) (Ticket, bool) {
 	return c.target(url).br.admit()
 }
 
-// CallTicket is Call for a call Admit admitted with tk. Before every try it
-// asks the breaker again, so a call that waited in the pool, or between
-// tries, while the breaker opened ends without another connection attempt.
+// CallTicket is Call for a call Admit admitted with tk, and reports the
+// call's outcome to the breaker. Before every try it asks the breaker
+// again, so a call that waited in the pool, or between tries, while the
+// breaker opened ends without another connection attempt.
 func (c *HTTPCaller) CallTicket(ctx context.Context, tk Ticket, url string, body []byte) Result {
 	defer tk.Release()
 	t := c.target(url)
@@ -292,11 +294,15 @@ func (c *HTTPCaller) CallTicket(ctx context.Context, tk Ticket, url string, body
 	req.SetBodyRaw(body)
 
 	wait := c.wait
+	// live: some try got a reply that shows the service alive (not 5xx or
+	// 429), so the call does not count against the breaker even when it
+	// ends Unavailable.
+	tried, live := false, false
 	for try := 1; try <= c.tries; try++ {
 		if try > 1 {
 			if !tk.tryAllowed() {
-				// Opened by this or another call's failures: no point
-				// holding a pool slot through the wait.
+				// Opened by other calls meanwhile: no point holding a
+				// pool slot through the wait.
 				return unavailable()
 			}
 			if err := c.sleep(ctx, wait); err != nil {
@@ -309,6 +315,7 @@ func (c *HTTPCaller) CallTicket(ctx context.Context, tk Ticket, url string, body
 			// Logged once by the breaker's transition, not per call.
 			return unavailable()
 		}
+		tried = true
 		err := c.do(ctx, t, req, resp)
 		if err != nil {
 			c.log.Warn("service call failed", "url", t.redacted, "try", try, "tries", c.tries, "error", err)
@@ -316,25 +323,32 @@ func (c *HTTPCaller) CallTicket(ctx context.Context, tk Ticket, url string, body
 				// Abandoned by the caller: says nothing of the service.
 				return unavailable()
 			}
-			tk.record(true)
 			continue
 		}
 		status := resp.StatusCode()
-		tk.record(status >= 500 || status == fasthttp.StatusTooManyRequests)
 		if status == fasthttp.StatusTooManyRequests {
 			wait = c.rateLimitWait(resp)
 			c.log.Warn("service call failed", "url", t.redacted, "try", try, "tries", c.tries, "status", status, "wait", wait)
 			continue
 		}
+		if status >= 500 {
+			c.log.Warn("service call failed", "url", t.redacted, "try", try, "tries", c.tries, "status", status)
+			continue
+		}
+		live = true
 		if status < 200 || status > 299 {
 			c.log.Warn("service call failed", "url", t.redacted, "try", try, "tries", c.tries, "status", status)
 			continue
 		}
+		tk.record(false)
 		r := decode(resp.Body())
 		if r.Broken {
 			c.log.Warn("service reply is not a JSON object", "url", t.redacted, "status", status)
 		}
 		return r
+	}
+	if tried {
+		tk.record(!live)
 	}
 	return unavailable()
 }
