@@ -53,8 +53,9 @@ type breakerPolicy struct {
 // at all). A try with any other reply, 4xx included, shows a live service,
 // so its call resets the count even when it ends Unavailable. Counting
 // calls is what clients see: a flaky service whose failed tries the retries
-// absorb (the chaos test's authorizer fails 3 tries in 10) never trips it,
-// where counting tries would refuse its calls for whole cool-downs. The
+// absorb never trips it, where counting tries would refuse its calls for
+// whole cool-downs (the chaos test's authorizer fails 3 tries in 10, and
+// with hundreds of calls in flight 5 failed tries in a row come often). The
 // price is paid once per opening by a dead service: up to tries ×
 // (failures + max_concurrency_per_service - 1) connection attempts, since
 // the calls running when it opens stop before their next try.

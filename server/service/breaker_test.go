@@ -298,25 +298,26 @@ func TestBreakerWhatCounts(t *testing.T) {
 			t.Fatalf("opened on non-consecutive failures: %+v", s)
 		}
 	})
-	t.Run("flaky service absorbed by the tries", func(t *testing.T) {
-		// Two failed tries of every three, each call succeeding on its
-		// last: clients are served, so the breaker must stay closed
-		// (counting tries would open it on the first call).
+	t.Run("a flaky service that answers every other call", func(t *testing.T) {
+		// Five failed tries in six: with tries 3 one call in two fails
+		// and the next succeeds on its third try. Every other client is
+		// served, so the breaker stays closed; counting tries, it would
+		// open within the second call.
 		var n atomic.Int32
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			switch n.Add(1) % 3 {
-			case 1:
-				w.WriteHeader(503)
+			switch n.Add(1) % 6 {
+			case 0:
+				io.WriteString(w, `{"status":"ok"}`)
 			case 2:
 				w.WriteHeader(429)
 			default:
-				io.WriteString(w, `{"status":"ok"}`)
+				w.WriteHeader(503)
 			}
 		}))
 		t.Cleanup(srv.Close)
 		c := breakerCaller(t, &fakeNow{}, 3, nil)
-		for i := range 50 {
-			if r := c.Call(ctx, srv.URL, nil); !r.OK {
+		for i := range 40 {
+			if r := c.Call(ctx, srv.URL, nil); r.OK != (i%2 == 1) {
 				t.Fatalf("call %d: %+v", i, r)
 			}
 		}
