@@ -101,6 +101,14 @@ type HTTP struct {
 	// worker; past it a call fails at once with "Service unavailable."
 	// (issue 6: every queue bounded).
 	MaxQueuedPerService int `yaml:"max_queued_per_service"`
+	// BreakerFailures is the number of consecutive failed calls (every try
+	// failed: transport error, timeout, 5xx, 429) that open a service URL's
+	// circuit breaker; 0 disables the breakers (issue 9).
+	BreakerFailures int `yaml:"breaker_failures"`
+	// BreakerCooldown is how long an open breaker refuses calls before one
+	// trial call; a failed trial doubles it, up to BreakerMaxCooldown.
+	BreakerCooldown    Seconds `yaml:"breaker_cooldown"`
+	BreakerMaxCooldown Seconds `yaml:"breaker_max_cooldown"`
 }
 
 type API struct {

@@ -69,6 +69,9 @@ func Default() *Config {
 			Workers:                   1024,
 			MaxConcurrencyPerService:  256,
 			MaxQueuedPerService:       10000,
+			BreakerFailures:           5,
+			BreakerCooldown:           5,
+			BreakerMaxCooldown:        60,
 		},
 		Log: Log{Level: "info", Format: "json"},
 		Limits: Limits{

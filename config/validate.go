@@ -247,6 +247,15 @@ func (c *Config) validateHTTP(k *checker) {
 	k.atLeast("http.workers", h.Workers, 1)
 	k.atLeast("http.max_concurrency_per_service", h.MaxConcurrencyPerService, 1)
 	k.atLeast("http.max_queued_per_service", h.MaxQueuedPerService, 0)
+	k.atLeast("http.breaker_failures", h.BreakerFailures, 0)
+	k.seconds("http.breaker_cooldown", h.BreakerCooldown)
+	k.seconds("http.breaker_max_cooldown", h.BreakerMaxCooldown)
+	if h.BreakerFailures > 0 && h.BreakerCooldown <= 0 {
+		k.fail("http.breaker_cooldown", secs(h.BreakerCooldown), "must be greater than 0 when http.breaker_failures is set")
+	}
+	if h.BreakerFailures > 0 && h.BreakerMaxCooldown < h.BreakerCooldown {
+		k.fail("http.breaker_max_cooldown", secs(h.BreakerMaxCooldown), "must be at least http.breaker_cooldown")
+	}
 }
 
 func (c *Config) validateServices(k *checker) {

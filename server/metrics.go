@@ -265,6 +265,7 @@ type serverCollector struct {
 	fanout                         []fanoutSeries
 	loopBacklog, loopCuts, loopDrp *prometheus.Desc
 	limitHits                      *prometheus.Desc
+	breakers                       breakerSeries
 }
 
 // scalar is one unlabelled series.
@@ -334,6 +335,7 @@ func newServerCollector(s *Server) *serverCollector {
 	c.loopBacklog = prometheus.NewDesc("mako_loop_backlog", "Published messages queued for delivery, over all event loops.", nil, nil)
 	c.loopCuts = prometheus.NewDesc("mako_loop_backlog_cuts_total", "Sessions closed 1013 because a loop's backlog overflowed.", nil, nil)
 	c.loopDrp = prometheus.NewDesc("mako_loop_backlog_dropped_total", "Messages not queued because a loop's backlog was full.", nil, nil)
+	c.breakers = newBreakerSeries()
 	c.limitHits = prometheus.NewDesc("mako_client_limit_hits_total", "Per-client limits hit, by the limit's key.", []string{"limit"}, nil)
 	gauge("mako_client_ips", "Client addresses tracked by the per-address limits.", func() float64 {
 		if s.lim.ips == nil {
@@ -360,6 +362,7 @@ func (c *serverCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.events, c.cuts, c.svcQueue, c.svcInflight, c.svcRef, c.loopBacklog, c.loopCuts, c.loopDrp, c.limitHits} {
 		ch <- d
 	}
+	c.breakers.describe(ch)
 	for _, f := range c.fanout {
 		ch <- f.desc
 	}
@@ -398,6 +401,7 @@ func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.loopBacklog, prometheus.GaugeValue, float64(backlog))
 	ch <- prometheus.MustNewConstMetric(c.loopCuts, prometheus.CounterValue, float64(cuts))
 	ch <- prometheus.MustNewConstMetric(c.loopDrp, prometheus.CounterValue, float64(dropped))
+	c.breakers.collect(s, ch)
 	lim := &s.lim
 	for _, x := range [...]struct {
 		key string

@@ -116,7 +116,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if opts.Caller != nil {
 		s.caller = opts.Caller
 	} else {
-		c, err := service.FromConfig(cfg.HTTP, s.log)
+		c, err := service.FromConfig(cfg.HTTP, s.log, s.clock.Mono)
 		if err != nil {
 			return nil, fmt.Errorf("http: %w", err)
 		}

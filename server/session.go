@@ -234,9 +234,10 @@ func (sess *session) done() {
 
 // call runs a service callback on the worker pool and resumes k on this
 // session's loop, exactly once whatever the caller does: a nil url resumes
-// at once with an ok result; a call the pool refuses (the service's wait
-// queue is full) resumes at once as Unavailable without being sent; a
-// Caller that panics resumes as Broken ("Unhandled exception."). Every
+// at once with an ok result; a call refused by the URL's circuit breaker
+// (service.Guarded) or by the pool (the service's wait queue is full)
+// resumes at once as Unavailable without being sent or taking a pool slot;
+// a Caller that panics resumes as Broken ("Unhandled exception."). Every
 // session event and close step ends in some k, so a k that never ran would
 // leave the session busy and the shutdown drain waiting forever.
 func (sess *session) call(svc string, ep endpoint, url string, body []byte, k func(service.Result)) {
@@ -257,12 +258,31 @@ func (sess *session) submitCall(svc string, ep endpoint, url string, body []byte
 		return
 	}
 	s, l := sess.l.s, sess.l
+	start := time.Now() // wall time for the latency metric, not logic
+	refuse := func() {
+		res := service.Result{Error: service.ServiceUnavailable, Unavailable: true}
+		s.metrics.observeCall(svc, ep, &res, time.Since(start))
+		k(res)
+	}
+	// The breaker applies to owed calls too: it reflects the service's
+	// state (an open one would fail them after every try anyway), where
+	// the wait queue's bound is mako's own.
+	var tk service.Ticket
+	g, guarded := s.caller.(service.Guarded)
+	if guarded {
+		var ok bool
+		if tk, ok = g.Admit(url); !ok {
+			// Not logged: the breaker logs its transitions, and an open
+			// one refuses every call of a storm.
+			refuse()
+			return
+		}
+	}
 	// A call counts until its continuation ran, so a continuation that
 	// starts the next call never lets the count touch zero in between.
 	s.calls.Add(1)
-	start := time.Now() // wall time for the latency metric, not logic
 	fn := func() {
-		res := callCaller(s, url, body)
+		res := callCaller(s, g, tk, url, body)
 		s.metrics.observeCall(svc, ep, &res, time.Since(start))
 		l.execute(func() {
 			defer s.calls.Add(-1)
@@ -274,23 +294,27 @@ func (sess *session) submitCall(svc string, ep endpoint, url string, body []byte
 		return
 	}
 	if !s.pool.Submit(svc, fn) {
+		tk.Release()
 		s.log.Debug("service call refused: wait queue full", "service", svc, "limit", s.cfg.HTTP.MaxQueuedPerService)
 		defer s.calls.Add(-1)
-		res := service.Result{Error: service.ServiceUnavailable, Unavailable: true}
-		s.metrics.observeCall(svc, ep, &res, time.Since(start))
-		k(res)
+		refuse()
 	}
 }
 
-// callCaller runs the Caller on a pool worker; a panic there becomes a
-// Broken result instead of a continuation that never runs.
-func callCaller(s *Server, url string, body []byte) (res service.Result) {
+// callCaller runs the Caller on a pool worker (through g with tk when the
+// Caller is Guarded); a panic there becomes a Broken result instead of a
+// continuation that never runs.
+func callCaller(s *Server, g service.Guarded, tk service.Ticket, url string, body []byte) (res service.Result) {
 	defer func() {
 		if v := recover(); v != nil {
+			tk.Release()
 			s.log.Error("service caller panicked", "panic", v, "stack", string(debug.Stack()))
 			res = service.Result{Broken: true}
 		}
 	}()
+	if g != nil {
+		return g.CallTicket(context.Background(), tk, url, body)
+	}
 	return s.caller.Call(context.Background(), url, body)
 }
 

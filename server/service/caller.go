@@ -77,7 +77,21 @@ type Caller interface {
 	Call(ctx context.Context, url string, body []byte) Result
 }
 
-var _ Caller = (*HTTPCaller)(nil)
+// Guarded is a Caller with a circuit breaker per URL (see breaker). The
+// server asks Admit before it queues a call, so a call to an open breaker
+// costs neither a pool slot nor a connection attempt; an admitted call runs
+// through CallTicket, which gives the ticket back. A ticket whose call is
+// never made must be Released.
+type Guarded interface {
+	Caller
+	// Admit returns false when url's breaker refuses calls now (open, or
+	// half-open with its trial out); the call then counts as Unavailable.
+	Admit(url string) (Ticket, bool)
+	// CallTicket is Call for a call Admit admitted.
+	CallTicket(ctx context.Context, t Ticket, url string, body []byte) Result
+}
+
+var _ Guarded = (*HTTPCaller)(nil)
 
 // Options configures an HTTPCaller. Zero values get SocketShark's defaults
 // where a zero would be harmful (no timeout, no try).
@@ -99,6 +113,17 @@ type Options struct {
 	// Sleep waits between tries; tests replace it to record the waits
 	// instead of spending them. Default: a timer that ctx can cut short.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// BreakerFailures is the number of consecutive failed calls (every
+	// try failed: transport error, timeout, 5xx, 429) that open a URL's
+	// circuit breaker; 0 disables the breakers.
+	BreakerFailures int
+	// BreakerCooldown is how long a breaker stays open before one trial
+	// call; each failed trial doubles it up to BreakerMaxCooldown. Default
+	// 5s; BreakerMaxCooldown below it counts as it.
+	BreakerCooldown, BreakerMaxCooldown time.Duration
+	// Now is a monotonic reading for the cool-downs; tests pass a fake
+	// one. Default: time since the caller was made.
+	Now func() time.Duration
 }
 
 // HTTPCaller calls services over HTTP/1.1 with keep-alive connections.
@@ -111,6 +136,7 @@ type HTTPCaller struct {
 	log        *slog.Logger
 	sleep      func(ctx context.Context, d time.Duration) error
 	tlsConfig  *tls.Config
+	breakers   breakerPolicy
 
 	mu      sync.Mutex
 	clients map[string]*fasthttp.HostClient // by scheme://host
@@ -123,7 +149,9 @@ type HTTPCaller struct {
 }
 
 // maxTargets bounds the URL cache should URLs ever come from somewhere
-// other than the config; past it URLs are parsed per call.
+// other than the config; past it URLs are parsed per call and have no
+// circuit breaker (breakers live in the cache, so their number is bounded
+// too).
 const maxTargets = 4096
 
 type target struct {
@@ -132,23 +160,29 @@ type target struct {
 	auth     string // "Basic …" from the URL's user info, or ""
 	redacted string // for logs
 	err      error
+	br       *breaker // nil when breakers are off or the URL is invalid
 }
 
 // FromConfig builds an HTTPCaller from the config's http block. An absent
 // rate_limit_reset_header_names means SocketShark's X-Rate-Limit-Reset; an
 // empty list means none.
-func FromConfig(c config.HTTP, log *slog.Logger) (*HTTPCaller, error) {
+// now is the monotonic clock of the breakers' cool-downs (nil = real time).
+func FromConfig(c config.HTTP, log *slog.Logger, now func() time.Duration) (*HTTPCaller, error) {
 	headers := c.RateLimitResetHeaderNames
 	if headers == nil {
 		headers = []string{"X-Rate-Limit-Reset"}
 	}
 	return NewHTTPCaller(Options{
-		Timeout:          c.Timeout.Duration(),
-		Tries:            c.Tries,
-		Wait:             c.Wait.Duration(),
-		CAFile:           c.CAFile,
-		RateLimitHeaders: headers,
-		Logger:           log,
+		Timeout:            c.Timeout.Duration(),
+		Tries:              c.Tries,
+		Wait:               c.Wait.Duration(),
+		CAFile:             c.CAFile,
+		RateLimitHeaders:   headers,
+		Logger:             log,
+		BreakerFailures:    c.BreakerFailures,
+		BreakerCooldown:    c.BreakerCooldown.Duration(),
+		BreakerMaxCooldown: c.BreakerMaxCooldown.Duration(),
+		Now:                now,
 	})
 }
 
@@ -174,6 +208,20 @@ func NewHTTPCaller(o Options) (*HTTPCaller, error) {
 	}
 	if c.sleep == nil {
 		c.sleep = sleepCtx
+	}
+	c.breakers = breakerPolicy{
+		failures:    max(o.BreakerFailures, 0),
+		cooldown:    o.BreakerCooldown,
+		maxCooldown: o.BreakerMaxCooldown,
+		now:         o.Now,
+		log:         c.log,
+	}
+	if c.breakers.cooldown <= 0 {
+		c.breakers.cooldown = 5 * time.Second
+	}
+	if c.breakers.now == nil {
+		start := time.Now()
+		c.breakers.now = func() time.Duration { return time.Since(start) }
 	}
 	if o.CAFile != "" {
 		pem, err := os.ReadFile(o.CAFile)
@@ -221,7 +269,29 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // fasthttp cannot abort a request in flight, so ctx is honoured between
 // tries and caps each try's timeout at ctx's deadline; a cancelled ctx ends
 // the call as Unavailable.
+//
+// With breakers on, a call to an open breaker returns Unavailable at once
+// (see Admit).
 func (c *HTTPCaller) Call(ctx context.Context, url string, body []byte) Result {
+	tk, ok := c.Admit(url)
+	if !ok {
+		return unavailable()
+	}
+	return c.CallTicket(ctx, tk, url, body)
+}
+
+// Admit asks url's breaker whether a call may go now (see Guarded). An
+// invalid URL is admitted: its call fails without a try, as before.
+func (c *HTTPCaller) Admit(url string) (Ticket, bool) {
+	return c.target(url).br.admit()
+}
+
+// CallTicket is Call for a call Admit admitted with tk, and reports the
+// call's outcome to the breaker. Before every try it asks the breaker
+// again, so a call that waited in the pool, or between tries, while the
+// breaker opened ends without another connection attempt.
+func (c *HTTPCaller) CallTicket(ctx context.Context, tk Ticket, url string, body []byte) Result {
+	defer tk.Release()
 	t := c.target(url)
 	if t.err != nil {
 		c.log.Warn("service call failed", "url", t.redacted, "error", t.err)
@@ -242,18 +312,33 @@ func (c *HTTPCaller) Call(ctx context.Context, url string, body []byte) Result {
 
 	wait := c.wait
 	last := unavailable()
+	// live: some try got a reply that shows the service alive (not 5xx or
+	// 429), so the call does not count against the breaker even when it
+	// ends Unavailable.
+	tried, live := false, false
 	for try := 1; try <= c.tries; try++ {
 		if try > 1 {
+			if !tk.tryAllowed() {
+				// Opened by other calls meanwhile: no point holding a
+				// pool slot through the wait.
+				return unavailable()
+			}
 			if err := c.sleep(ctx, wait); err != nil {
 				c.log.Warn("service call abandoned", "url", t.redacted, "try", try, "error", err)
 				return unavailable()
 			}
 		}
 		wait = c.wait
+		if !tk.tryAllowed() {
+			// Logged once by the breaker's transition, not per call.
+			return unavailable()
+		}
+		tried = true
 		err := c.do(ctx, t, req, resp)
 		if err != nil {
 			c.log.Warn("service call failed", "url", t.redacted, "try", try, "tries", c.tries, "error", err)
 			if ctx.Err() != nil {
+				// Abandoned by the caller: says nothing of the service.
 				return unavailable()
 			}
 			last.Failure = FailOther
@@ -269,16 +354,26 @@ func (c *HTTPCaller) Call(ctx context.Context, url string, body []byte) Result {
 			last.Failure = FailRateLimited
 			continue
 		}
+		if status >= 500 {
+			c.log.Warn("service call failed", "url", t.redacted, "try", try, "tries", c.tries, "status", status)
+			last.Failure = FailOther
+			continue
+		}
+		live = true
 		if status < 200 || status > 299 {
 			c.log.Warn("service call failed", "url", t.redacted, "try", try, "tries", c.tries, "status", status)
 			last.Failure = FailOther
 			continue
 		}
+		tk.record(false)
 		r := decode(resp.Body())
 		if r.Broken {
 			c.log.Warn("service reply is not a JSON object", "url", t.redacted, "status", status)
 		}
 		return r
+	}
+	if tried {
+		tk.record(!live)
 	}
 	return last
 }
@@ -365,7 +460,10 @@ func (c *HTTPCaller) target(raw string) *target {
 			return v.(*target)
 		}
 		c.ntargets.Add(1)
+		return t
 	}
+	// Uncached, so its breaker would live for one call: none at all.
+	t.br = nil
 	return t
 }
 
@@ -397,6 +495,9 @@ func (c *HTTPCaller) newTarget(raw string) *target {
 		t.uri = raw
 	}
 	t.hc = c.hostClient(u.Scheme, u.Host)
+	if c.breakers.failures > 0 {
+		t.br = newBreaker(&c.breakers, t.redacted)
+	}
 	return t
 }
 

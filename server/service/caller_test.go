@@ -525,14 +525,14 @@ func TestCallAllIdleConnectionsDead(t *testing.T) {
 }
 
 func TestFromConfig(t *testing.T) {
-	c, err := FromConfig(config.HTTP{}, nil)
+	c, err := FromConfig(config.HTTP{}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.timeout != 15*time.Second || c.tries != 3 || c.wait != 0 || !slices.Equal(c.rateLimits, []string{"X-Rate-Limit-Reset"}) {
 		t.Errorf("defaults: %v %d %v %v", c.timeout, c.tries, c.wait, c.rateLimits)
 	}
-	c, err = FromConfig(config.HTTP{Timeout: 1.5, Tries: 2, Wait: 0.5, RateLimitResetHeaderNames: []string{}}, nil)
+	c, err = FromConfig(config.HTTP{Timeout: 1.5, Tries: 2, Wait: 0.5, RateLimitResetHeaderNames: []string{}}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -66,6 +66,9 @@ var makoFamilies = map[string]family{
 	"mako_loop_backlog":                  {gauge, nil},
 	"mako_loop_backlog_cuts_total":       {counterT, nil},
 	"mako_loop_backlog_dropped_total":    {counterT, nil},
+	"mako_client_limit_hits_total":       {counterT, []string{"limit"}},
+	"mako_client_ips":                    {gauge, nil},
+	"mako_proxy_protocol_errors_total":   {counterT, nil},
 }
 
 // runtimeFamilies are a sample of the Go and process collectors' series.
