@@ -70,7 +70,7 @@ func Default() *Config {
 			MaxConcurrencyPerService:  256,
 			MaxQueuedPerService:       10000,
 		},
-		Log: Log{Level: "info", Format: "json"},
+		Log: Log{Level: "info", Format: "json", RateLimitInterval: 1},
 		Limits: Limits{
 			MaxQueuedEvents:  64,
 			MaxInboundBytes:  4 << 20,

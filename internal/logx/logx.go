@@ -119,7 +119,7 @@ func (h *RateLimit) Handle(ctx context.Context, r slog.Record) error {
 	})
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	st.rollLocked(ctx)
+	st.rollLocked(ctx, false)
 	if e, ok := st.kinds[k]; ok {
 		e.n++
 		return nil
@@ -141,18 +141,26 @@ func (h *RateLimit) Handle(ctx context.Context, r slog.Record) error {
 func (h *RateLimit) Flush() {
 	h.st.mu.Lock()
 	defer h.st.mu.Unlock()
-	h.st.rollLocked(context.Background())
+	h.st.rollLocked(context.Background(), false)
 }
 
-// rollLocked ends the interval when it is over: the summaries are written
-// and the counts start again.
-func (st *limitState) rollLocked(ctx context.Context) {
+// FlushAll writes the summaries of the interval so far, ending it (at
+// exit, so that no count is lost).
+func (h *RateLimit) FlushAll() {
+	h.st.mu.Lock()
+	defer h.st.mu.Unlock()
+	h.st.rollLocked(context.Background(), true)
+}
+
+// rollLocked ends the interval when it is over (or force): the summaries
+// are written and the counts start again.
+func (st *limitState) rollLocked(ctx context.Context, force bool) {
 	now := st.now()
 	if st.start.IsZero() {
 		st.start = now
 		return
 	}
-	if now.Sub(st.start) < st.interval {
+	if !force && now.Sub(st.start) < st.interval {
 		return
 	}
 	in := st.interval.String()

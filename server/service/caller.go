@@ -26,6 +26,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"mako/config"
+	"mako/internal/logx"
 	"mako/protocol"
 )
 
@@ -224,7 +225,7 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 func (c *HTTPCaller) Call(ctx context.Context, url string, body []byte) Result {
 	t := c.target(url)
 	if t.err != nil {
-		c.log.Warn("service call failed", "url", t.redacted, "error", t.err)
+		c.log.Warn("service call failed", logx.Session(ctx), "url", t.redacted, "error", t.err)
 		return unavailable()
 	}
 
@@ -245,14 +246,14 @@ func (c *HTTPCaller) Call(ctx context.Context, url string, body []byte) Result {
 	for try := 1; try <= c.tries; try++ {
 		if try > 1 {
 			if err := c.sleep(ctx, wait); err != nil {
-				c.log.Warn("service call abandoned", "url", t.redacted, "try", try, "error", err)
+				c.log.Warn("service call abandoned", logx.Session(ctx), "url", t.redacted, "try", try, "error", err)
 				return unavailable()
 			}
 		}
 		wait = c.wait
 		err := c.do(ctx, t, req, resp)
 		if err != nil {
-			c.log.Warn("service call failed", "url", t.redacted, "try", try, "tries", c.tries, "error", err)
+			c.log.Warn("service call failed", logx.Session(ctx), "url", t.redacted, "try", try, "tries", c.tries, "error", err)
 			if ctx.Err() != nil {
 				return unavailable()
 			}
@@ -265,18 +266,18 @@ func (c *HTTPCaller) Call(ctx context.Context, url string, body []byte) Result {
 		status := resp.StatusCode()
 		if status == fasthttp.StatusTooManyRequests {
 			wait = c.rateLimitWait(resp)
-			c.log.Warn("service call failed", "url", t.redacted, "try", try, "tries", c.tries, "status", status, "wait", wait)
+			c.log.Warn("service call failed", logx.Session(ctx), "url", t.redacted, "try", try, "tries", c.tries, "status", status, "wait", wait)
 			last.Failure = FailRateLimited
 			continue
 		}
 		if status < 200 || status > 299 {
-			c.log.Warn("service call failed", "url", t.redacted, "try", try, "tries", c.tries, "status", status)
+			c.log.Warn("service call failed", logx.Session(ctx), "url", t.redacted, "try", try, "tries", c.tries, "status", status)
 			last.Failure = FailOther
 			continue
 		}
 		r := decode(resp.Body())
 		if r.Broken {
-			c.log.Warn("service reply is not a JSON object", "url", t.redacted, "status", status)
+			c.log.Warn("service reply is not a JSON object", logx.Session(ctx), "url", t.redacted, "status", status)
 		}
 		return r
 	}
