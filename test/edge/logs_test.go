@@ -76,6 +76,7 @@ func TestLogLinesNameTheSession(t *testing.T) {
 		c.Services["dead"] = &config.Service{RequireAuthentication: &no, BeforeSubscribe: dead}
 	}, func(o *server.Options) {
 		o.Logger = slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		o.Version = "v-test"
 	})
 
 	a := open(t, srv)
@@ -118,6 +119,17 @@ func TestLogLinesNameTheSession(t *testing.T) {
 	}
 	for _, m := range buf.lines(t) {
 		msg, _ := m["msg"].(string)
+		if msg == "mako listening" {
+			// The start-up line says what runs: version, listeners,
+			// broker, loops and services.
+			if m["version"] != "v-test" || m["ws"] != srv.Addr() || m["api"] != srv.APIAddr() ||
+				m["broker"] != "embedded" || m["loops"] == nil || fmt.Sprint(m["services"]) != "[dead demo]" {
+				t.Errorf("start-up line %v", m)
+			}
+			if _, ok := m["metrics"]; !ok {
+				t.Errorf("start-up line %v lacks metrics", m)
+			}
+		}
 		if _, ok := want[msg]; ok {
 			want[msg] = true
 		}
