@@ -91,14 +91,16 @@ func TestLogLinesNameTheSession(t *testing.T) {
 	slow := openSmallWindow(t, srv.Addr())
 	slow.subscribe("demo.feed")
 	pad := strings.Repeat("p", 1000)
-	for sent := 0; ; sent++ {
+	for sent := 0; ; sent += 100 {
 		if state, _, ok := serverSide(t, slow); !ok || state != "01" {
 			break
 		}
 		if sent >= 20000 {
 			t.Fatalf("not cut after %d messages", sent)
 		}
-		e2e.Publish(t, srv, fmt.Sprintf(`{"subscription":"demo.feed","data":{"n":%d,"p":"%s"}}`, sent, pad))
+		for i := range 100 {
+			e2e.Publish(t, srv, fmt.Sprintf(`{"subscription":"demo.feed","data":{"n":%d,"p":"%s"}}`, sent+i, pad))
+		}
 	}
 
 	bad := dialRaw(t, srv)
@@ -107,9 +109,11 @@ func TestLogLinesNameTheSession(t *testing.T) {
 		t.Fatalf("upgrade without its headers: %d", resp.StatusCode)
 	}
 
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	_ = srv.Shutdown(ctx)
+	t.Logf("shutdown took %v", time.Since(start))
 
 	want := map[string]bool{
 		"service call failed":                false,
