@@ -8,8 +8,14 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
+
+// Suppressed counts, over the process, the lines RateLimit handlers
+// counted instead of writing (the sum of the summaries' repeated), for the
+// mako_log_lines_suppressed_total metric.
+var Suppressed atomic.Int64
 
 type sessionKey struct{}
 
@@ -122,9 +128,11 @@ func (h *RateLimit) Handle(ctx context.Context, r slog.Record) error {
 	st.rollLocked(ctx, false)
 	if e, ok := st.kinds[k]; ok {
 		e.n++
+		Suppressed.Add(1)
 		return nil
 	}
 	if len(st.kinds) >= MaxKeys {
+		Suppressed.Add(1)
 		if st.other == 0 || r.Level > st.otherLevel {
 			st.otherLevel = r.Level
 		}

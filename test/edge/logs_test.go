@@ -239,4 +239,7 @@ func TestDeadServiceFloodLogsAFewLines(t *testing.T) {
 		t.Fatalf("summary %v: repeated = %v, want %d", failed[1], got, events-1)
 	}
 	t.Logf("%d failed tries -> %d lines; summary %v", events, len(failed), failed[1])
+	if n := logx.Suppressed.Load(); n < events-1 {
+		t.Fatalf("logx.Suppressed = %d, want at least %d", n, events-1)
+	}
 }
