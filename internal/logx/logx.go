@@ -48,7 +48,8 @@ var KeyAttrs = []string{"service", "url", "src"}
 // interval to the next handler at once and counts the rest; when the
 // interval is over, one summary line per kind that was held back is
 // written: the same level and message with repeated=N (the lines not
-// written, exactly) and in_last=the interval. The summary is written by
+// written, exactly) and in_last=the time the count covers (the interval,
+// give or take the ticker). The summary is written by
 // the first line or Flush after the interval ends; a process calls Flush
 // from a ticker so that a flood's last summary is not held until the next
 // line. Handlers derived with WithAttrs/WithGroup share the counts.
@@ -171,7 +172,10 @@ func (st *limitState) rollLocked(ctx context.Context, force bool) {
 	if !force && now.Sub(st.start) < st.interval {
 		return
 	}
-	in := st.interval.String()
+	// The counts cover since the interval began: about the interval with
+	// a ticker calling Flush, less at FlushAll, more when only a later
+	// line ends it.
+	in := now.Sub(st.start).Round(time.Millisecond).String()
 	for k, e := range st.kinds {
 		if e.n == 0 {
 			continue
