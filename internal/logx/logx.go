@@ -42,7 +42,7 @@ const MaxKeys = 256
 // KeyAttrs are the attributes that, with the level and the message, tell
 // one kind of line from another: the same failure against two services is
 // two kinds, the same failure from two sessions is one.
-var KeyAttrs = []string{"service", "url", "src"}
+var KeyAttrs = [...]string{"service", "url", "src"}
 
 // RateLimit is a slog.Handler that passes the first line of each kind per
 // interval to the next handler at once and counts the rest; when the
@@ -75,7 +75,10 @@ type limitState struct {
 type kind struct {
 	level slog.Level
 	msg   string
-	attrs string // KeyAttrs' values, in order, NUL-separated
+	// attrs are KeyAttrs' values in order (a fixed array, so that telling
+	// kinds apart allocates nothing for string values).
+	attrs [len(KeyAttrs)]string
+	has   [len(KeyAttrs)]bool
 }
 
 type held struct {
@@ -114,12 +117,10 @@ func (h *RateLimit) WithGroup(name string) slog.Handler {
 func (h *RateLimit) Handle(ctx context.Context, r slog.Record) error {
 	st := h.st
 	k := kind{level: r.Level, msg: r.Message}
-	var key []slog.Attr
 	r.Attrs(func(a slog.Attr) bool {
-		for _, name := range KeyAttrs {
+		for i, name := range KeyAttrs {
 			if a.Key == name {
-				key = append(key, a)
-				k.attrs += a.Value.String() + "\x00"
+				k.attrs[i], k.has[i] = a.Value.String(), true
 			}
 		}
 		return true
@@ -140,6 +141,12 @@ func (h *RateLimit) Handle(ctx context.Context, r slog.Record) error {
 		st.other++
 		st.otherNext = h.next
 		return nil
+	}
+	var key []slog.Attr
+	for i, name := range KeyAttrs {
+		if k.has[i] {
+			key = append(key, slog.String(name, k.attrs[i]))
+		}
 	}
 	st.kinds[k] = &held{next: h.next, key: key}
 	return h.next.Handle(ctx, r)

@@ -141,3 +141,30 @@ func TestSessionFromContext(t *testing.T) {
 		t.Fatalf("line %v: no session in ctx must add nothing", got[1])
 	}
 }
+
+// BenchmarkFlood is the cost of one line of a flood: written (json) or
+// counted by RateLimit (limited).
+func BenchmarkFlood(b *testing.B) {
+	for _, tc := range []struct {
+		name    string
+		limited bool
+	}{{"json", false}, {"limited", true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			var n countWriter
+			var h slog.Handler = slog.NewJSONHandler(&n, nil)
+			if tc.limited {
+				h = NewRateLimit(h, time.Hour, nil)
+			}
+			log := slog.New(h)
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				log.Warn("service call failed", "session", i, "url", "http://svc/auth", "try", 1, "error", "connection refused")
+			}
+			b.ReportMetric(float64(n.bytes)/float64(b.N), "B_written/op")
+		})
+	}
+}
+
+type countWriter struct{ bytes int }
+
+func (c *countWriter) Write(p []byte) (int, error) { c.bytes += len(p); return len(p), nil }
