@@ -330,7 +330,7 @@ func (sub *subscription) onHeartbeat() {
 	name := sub.name
 	sub.sess.call(sub.svc.name, epOnHeartbeat, c.OnHeartbeat, sub.body(nil), func(res service.Result) {
 		if !res.OK {
-			s.log.Warn("heartbeat failed", "session", sub.sess.id, "subscription", name, "cause", errorOf(res, "error reply"))
+			s.log.Warn("heartbeat failed", "session", sub.sess.id, "service", sub.svc.name, "subscription", name, "cause", errorOf(res, "error reply"))
 		}
 		if sub.ended || sub.sess.gone {
 			return
