@@ -130,6 +130,10 @@ type Prometheus struct {
 type Log struct {
 	Level  string `yaml:"level"`
 	Format string `yaml:"format"`
+	// RateLimitInterval: identical lines (same level, message, service and
+	// url) past the first in this many seconds are counted, not written,
+	// and summed up in one line when it ends. 0 writes every line.
+	RateLimitInterval Seconds `yaml:"rate_limit_interval"`
 }
 
 type Debug struct {

@@ -59,6 +59,7 @@ func TestDefaults(t *testing.T) {
 		{"limits.max_queued_events", c.Limits.MaxQueuedEvents, 64},
 		{"limits.max_subscriptions", c.Limits.MaxSubscriptions, 1000},
 		{"limits.drain_timeout", c.Limits.DrainTimeout, Seconds(30)},
+		{"log.rate_limit_interval", c.Log.RateLimitInterval, Seconds(1)},
 		{"limits.max_connections", c.Limits.MaxConnections, 0},
 		{"limits.max_inbound_bytes", c.Limits.MaxInboundBytes, 4194304},
 		{"ws.close_timeout", c.WS.CloseTimeout, Seconds(5)},

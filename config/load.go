@@ -73,7 +73,7 @@ func Default() *Config {
 			BreakerCooldown:           5,
 			BreakerMaxCooldown:        60,
 		},
-		Log: Log{Level: "info", Format: "json"},
+		Log: Log{Level: "info", Format: "json", RateLimitInterval: 1},
 		Limits: Limits{
 			MaxQueuedEvents:  64,
 			MaxInboundBytes:  4 << 20,

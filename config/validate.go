@@ -141,6 +141,7 @@ func (c *Config) Validate() error {
 	}
 	k.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	k.oneOf("log.format", c.Log.Format, "json", "text")
+	k.seconds("log.rate_limit_interval", c.Log.RateLimitInterval)
 	if t := c.Authentication.Ticket; t != nil {
 		if t.ValidationURL == "" {
 			k.fail("authentication.ticket.validation_url", `""`, "must be set when authentication.ticket is present")

@@ -239,7 +239,7 @@ func (sess *session) readProxy(buf []byte) int {
 	h, n, err := proxyproto.Parse(buf)
 	if err != nil {
 		s.lim.proxyErrors.Add(1)
-		s.log.Warn("closing connection: bad PROXY protocol header", "cause", err.Error(), "peer", peerAddr(sess.c).String())
+		s.log.Warn("closing connection: bad PROXY protocol header", "session", sess.id, "cause", err.Error(), "peer", peerAddr(sess.c).String())
 		sess.closeConn()
 		return len(buf)
 	}

@@ -167,7 +167,7 @@ func (sess *session) parse(buf []byte, avail int) int {
 		}
 		f, n, ok, cerr := sess.dec.Next(buf[used:], max)
 		if cerr != nil {
-			sess.l.s.log.Debug("closing connection: protocol error", "code", cerr.Code, "cause", cerr.Reason)
+			sess.l.s.log.Debug("closing connection: protocol error", "session", sess.id, "code", cerr.Code, "cause", cerr.Reason)
 			sess.closeWith(cerr.Code, cerr.Reason)
 			return len(buf)
 		}
@@ -219,7 +219,7 @@ func (sess *session) handshake(buf []byte) int {
 		herr = sess.ipRefusal()
 	}
 	if herr != nil {
-		s.log.Debug("rejecting upgrade", "status", herr.Status, "cause", herr.Reason)
+		s.log.Debug("rejecting upgrade", "session", sess.id, "status", herr.Status, "cause", herr.Reason)
 		_, _ = sess.c.Write(ws.AppendHTTPError(nil, herr))
 		sess.closeConn()
 		return len(buf)
@@ -320,7 +320,7 @@ func (sess *session) onTimer() {
 	s := sess.l.s
 	switch {
 	case sess.state == stHandshake:
-		s.log.Debug("closing connection: handshake timeout")
+		s.log.Debug("closing connection: handshake timeout", "session", sess.id)
 		sess.closeConn()
 	case sess.state == stClosing:
 		sess.closePoll()
@@ -331,7 +331,7 @@ func (sess *session) onTimer() {
 		// peer. The deadline moves on until reading resumes.
 		sess.l.sched.set(&sess.timer, s.clock.Mono()+s.cfg.WS.Ping.Timeout.Duration())
 	case sess.awaitingPong:
-		s.log.Debug("closing connection: no pong", "timeout", s.cfg.WS.Ping.Timeout)
+		s.log.Debug("closing connection: no pong", "session", sess.id, "timeout", s.cfg.WS.Ping.Timeout)
 		sess.closeWith(ws.ClosePolicyViolation, "ping timeout")
 	default:
 		now := s.clock.Mono()
@@ -499,7 +499,7 @@ func (sess *session) closePoll() {
 	now := l.s.clock.Mono()
 	if now >= sess.mark {
 		l.s.metrics.closeTimeouts.Add(1)
-		l.s.log.Info("close timed out: aborting the connection", "unsent", sess.c.OutboundBuffered()+kernelUnsent(sess.c.Fd()),
+		l.s.log.Info("close timed out: aborting the connection", "session", sess.id, "unsent", sess.c.OutboundBuffered()+kernelUnsent(sess.c.Fd()),
 			"close_timeout", float64(l.s.cfg.WS.CloseTimeout))
 		sess.abort()
 		return
@@ -529,10 +529,10 @@ func (sess *session) cut(cause cutCause, bytes int) {
 	reason := "slow consumer"
 	switch cause {
 	case cutSlowConsumer:
-		s.log.Warn("cutting connection: slow consumer", "waiting", bytes, "max_outbound_bytes", s.cfg.WS.MaxOutboundBytes)
+		s.log.Warn("cutting connection: slow consumer", "session", sess.id, "waiting", bytes, "max_outbound_bytes", s.cfg.WS.MaxOutboundBytes)
 	case cutInbound:
 		reason = "too much unread input"
-		s.log.Warn("cutting connection: too much unread input", "unread", bytes, "max_inbound_bytes", s.inboundCap)
+		s.log.Warn("cutting connection: too much unread input", "session", sess.id, "unread", bytes, "max_inbound_bytes", s.inboundCap)
 	}
 	if sess.c.OutboundBuffered() == 0 {
 		_, _ = sess.c.Write(ws.AppendClose(sess.l.scratch[:0], ws.ClosePolicyViolation, reason))

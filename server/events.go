@@ -154,7 +154,7 @@ func (sess *session) auth(ev *protocol.ClientEvent) {
 			v, ok := res.Fields[f]
 			if !ok {
 				// SocketShark crashes the session here; mako keeps it.
-				s.log.Warn("auth reply lacks a configured auth field", "field", f)
+				s.log.Warn("auth reply lacks a configured auth field", "session", sess.id, "field", f)
 				sess.fail("auth", "", nil, protocol.ErrAuthFailed, nil)
 				return
 			}
@@ -220,7 +220,7 @@ func (sess *session) subscriptionEvent(ev *protocol.ClientEvent) {
 		sess.fail(ev.Event, echo, extra, protocol.ErrSubscriptionNotFound, nil)
 	case ev.Event == "subscribe":
 		if len(sess.subs) >= s.cfg.Limits.MaxSubscriptions {
-			s.log.Warn("subscription refused: session limit", "limit", s.cfg.Limits.MaxSubscriptions)
+			s.log.Warn("subscription refused: session limit", "session", sess.id, "limit", s.cfg.Limits.MaxSubscriptions)
 			sess.fail(ev.Event, echo, extra, protocol.ErrUnhandled, nil)
 			return
 		}
@@ -254,7 +254,7 @@ func (sess *session) subscribe(sub *subscription) {
 				return
 			}
 			if err != nil {
-				sess.l.s.log.Warn("broker subscribe failed", "subscription", sub.name, "cause", err.Error())
+				sess.l.s.log.Warn("broker subscribe failed", "session", sess.id, "subscription", sub.name, "cause", err.Error())
 				sess.dropPending(sub)
 				sess.fail("subscribe", sub.name, sub.extra, protocol.ErrServiceUnavailable, nil)
 				return

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"mako/internal/logx"
 	"mako/server/service"
 )
 
@@ -343,6 +344,8 @@ func newServerCollector(s *Server) *serverCollector {
 		}
 		return float64(s.lim.ips.entries.Load())
 	})
+	counter("mako_log_lines_suppressed_total", "Log lines counted in a summary instead of written (log.rate_limit_interval).",
+		func() float64 { return float64(logx.Suppressed.Load()) })
 	counter("mako_proxy_protocol_errors_total", "Connections closed for a missing or malformed PROXY protocol header.", load(&s.lim.proxyErrors))
 	if o, ok := s.hub.Broker().(interface{ Outages() uint64 }); ok {
 		counter("mako_redis_outages_total", "Redis connection losses.", func() float64 { return float64(o.Outages()) })

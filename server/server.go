@@ -22,7 +22,9 @@ import (
 // Options are the parts of a Server that tests and cmd/mako may replace.
 type Options struct {
 	Logger *slog.Logger
-	Clock  Clock
+	// Version is the build's version, for the start-up line.
+	Version string
+	Clock   Clock
 	// Broker overrides the broker chosen from the config (embedded when the
 	// config has no redis block).
 	Broker pubsub.Broker
@@ -202,7 +204,8 @@ func (s *Server) Start() error {
 	if loopsN == 0 {
 		loopsN = runtime.NumCPU()
 	}
-	s.log.Info("mako listening", "ws", s.addr, "loops", loopsN, "api", s.APIAddr())
+	s.log.Info("mako listening", "version", s.opts.Version, "ws", s.addr, "api", s.APIAddr(),
+		"metrics", s.MetricsAddr(), "broker", brokerDesc(s.cfg), "loops", loopsN, "services", serviceNames(s.cfg))
 	return nil
 }
 

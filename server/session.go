@@ -8,6 +8,7 @@ import (
 	json "github.com/goccy/go-json"
 	"github.com/panjf2000/gnet/v2"
 
+	"mako/internal/logx"
 	"mako/protocol"
 	"mako/server/service"
 	"mako/server/ws"
@@ -48,7 +49,10 @@ type session struct {
 	// pong was sent; while closing, the close deadline (see closeConn).
 	mark time.Duration
 
-	authed     bool
+	authed bool
+	// id is the session's `session` on every log line about it (in what
+	// would be padding after authed).
+	id         uint32
 	authFields []protocol.Field // the configured auth_fields, from the last successful auth
 
 	subs       map[string]*subscription // confirmed subscriptions
@@ -75,7 +79,7 @@ type queued struct {
 }
 
 func newSession(l *loop, c gnet.Conn) *session {
-	sess := &session{l: l, c: c, state: stHandshake, proxyPending: l.s.cfg.WS.ProxyProtocol}
+	sess := &session{l: l, c: c, state: stHandshake, proxyPending: l.s.cfg.WS.ProxyProtocol, id: sessionIDs.Add(1)}
 	sess.timer = newTimer(sess.onTimer)
 	return sess
 }
@@ -90,7 +94,7 @@ func (sess *session) enqueue(q queued) {
 	if q.task == nil {
 		refuse, abuse := sess.rateEvent()
 		if abuse {
-			sess.l.s.log.Info("closing connection: event rate exceeded", "refused", sess.evRefused,
+			sess.l.s.log.Info("closing connection: event rate exceeded", "session", sess.id, "refused", sess.evRefused,
 				"client_events_per_second", sess.l.s.cfg.Limits.ClientEventsPerSecond)
 			sess.closeWith(ws.ClosePolicyViolation, "rate limit exceeded")
 			return
@@ -282,7 +286,7 @@ func (sess *session) submitCall(svc string, ep endpoint, url string, body []byte
 	// starts the next call never lets the count touch zero in between.
 	s.calls.Add(1)
 	fn := func() {
-		res := callCaller(s, g, tk, url, body)
+		res := callCaller(s, sess.id, g, tk, url, body)
 		s.metrics.observeCall(svc, ep, &res, time.Since(start))
 		l.execute(func() {
 			defer s.calls.Add(-1)
@@ -295,7 +299,7 @@ func (sess *session) submitCall(svc string, ep endpoint, url string, body []byte
 	}
 	if !s.pool.Submit(svc, fn) {
 		tk.Release()
-		s.log.Debug("service call refused: wait queue full", "service", svc, "limit", s.cfg.HTTP.MaxQueuedPerService)
+		s.log.Debug("service call refused: wait queue full", "session", sess.id, "service", svc, "limit", s.cfg.HTTP.MaxQueuedPerService)
 		defer s.calls.Add(-1)
 		refuse()
 	}
@@ -303,19 +307,21 @@ func (sess *session) submitCall(svc string, ep endpoint, url string, body []byte
 
 // callCaller runs the Caller on a pool worker (through g with tk when the
 // Caller is Guarded); a panic there becomes a Broken result instead of a
-// continuation that never runs.
-func callCaller(s *Server, g service.Guarded, tk service.Ticket, url string, body []byte) (res service.Result) {
+// continuation that never runs. The session id rides in ctx to the
+// caller's own log lines.
+func callCaller(s *Server, id uint32, g service.Guarded, tk service.Ticket, url string, body []byte) (res service.Result) {
 	defer func() {
 		if v := recover(); v != nil {
 			tk.Release()
-			s.log.Error("service caller panicked", "panic", v, "stack", string(debug.Stack()))
+			s.log.Error("service caller panicked", "session", id, "panic", v, "stack", string(debug.Stack()))
 			res = service.Result{Broken: true}
 		}
 	}()
+	ctx := logx.WithSession(context.Background(), id)
 	if g != nil {
-		return g.CallTicket(context.Background(), tk, url, body)
+		return g.CallTicket(ctx, tk, url, body)
 	}
-	return s.caller.Call(context.Background(), url, body)
+	return s.caller.Call(ctx, url, body)
 }
 
 // callEvent is call for a step of a client event: when the session is gone

@@ -145,7 +145,7 @@ func (sub *subscription) offer(m *pubsub.Message, now time.Time, live bool) {
 func (sub *subscription) hold(m *pubsub.Message) {
 	max := sub.sess.l.s.cfg.Limits.MaxHeldMessages
 	if len(sub.held) >= max {
-		sub.sess.l.s.log.Warn("provisional window full: dropping the oldest held message", "subscription", sub.name, "limit", max)
+		sub.sess.l.s.log.Warn("provisional window full: dropping the oldest held message", "session", sub.sess.id, "subscription", sub.name, "limit", max)
 		if max == 0 {
 			return
 		}
@@ -330,7 +330,7 @@ func (sub *subscription) onHeartbeat() {
 	name := sub.name
 	sub.sess.call(sub.svc.name, epOnHeartbeat, c.OnHeartbeat, sub.body(nil), func(res service.Result) {
 		if !res.OK {
-			s.log.Warn("heartbeat failed", "subscription", name, "cause", errorOf(res, "error reply"))
+			s.log.Warn("heartbeat failed", "session", sub.sess.id, "service", sub.svc.name, "subscription", name, "cause", errorOf(res, "error reply"))
 		}
 		if sub.ended || sub.sess.gone {
 			return

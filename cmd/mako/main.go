@@ -16,8 +16,10 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"mako/config"
+	"mako/internal/logx"
 	"mako/server"
 )
 
@@ -72,12 +74,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if cfg == nil {
 		return code
 	}
-	log := newLogger(cfg.Log, stderr)
+	log, stopLog := newLogger(cfg.Log, stderr)
+	defer stopLog()
 	// Registered before start-up so a signal during it still drains.
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sig)
-	srv, err := server.New(cfg, server.Options{Logger: log})
+	srv, err := server.New(cfg, server.Options{Logger: log, Version: version})
 	if err != nil {
 		log.Error("start-up failed", "cause", err.Error())
 		return 1
@@ -122,7 +125,11 @@ func loadConfig(args []string, stderr io.Writer) (*config.Config, int) {
 	return cfg, 0
 }
 
-func newLogger(c config.Log, w io.Writer) *slog.Logger {
+// newLogger builds the process's logger per config.Log: JSON or text on w,
+// with identical lines rate-limited per log.rate_limit_interval (see
+// internal/logx). stop ends the goroutine that writes the last interval's
+// summaries when no new line comes to trigger them, and writes what is held.
+func newLogger(c config.Log, w io.Writer) (log *slog.Logger, stop func()) {
 	var lvl slog.Level
 	switch c.Level {
 	case "debug":
@@ -133,8 +140,35 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 		lvl = slog.LevelError
 	}
 	o := &slog.HandlerOptions{Level: lvl}
+	var h slog.Handler = slog.NewJSONHandler(w, o)
 	if c.Format == "text" {
-		return slog.New(slog.NewTextHandler(w, o))
+		h = slog.NewTextHandler(w, o)
 	}
-	return slog.New(slog.NewJSONHandler(w, o))
+	every := c.RateLimitInterval.Duration()
+	h = logx.NewRateLimit(h, every, nil)
+	rl, ok := h.(*logx.RateLimit)
+	if !ok {
+		return slog.New(h), func() {}
+	}
+	// One goroutine for the process, not one per kind of line.
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				rl.Flush()
+			case <-done:
+				return
+			}
+		}
+	}()
+	return slog.New(h), func() {
+		close(done)
+		<-finished
+		rl.FlushAll()
+	}
 }

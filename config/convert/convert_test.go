@@ -80,7 +80,7 @@ func TestEverySetting(t *testing.T) {
 	want.RedisAlt = redis("redis-old.internal", 6381, 0, 0, 2)
 	want.Metrics.Prometheus = &config.Prometheus{Host: "127.0.0.2", Port: 9191}
 	want.Metrics.Log = ptr(map[string]any{})
-	want.Log = config.Log{Level: "warn", Format: "json"}
+	want.Log = config.Log{Level: "warn", Format: "json", RateLimitInterval: 1}
 	want.Authentication.Ticket = &config.Ticket{ValidationURL: "http://auth.internal/ticket/", AuthFields: []string{"session_id", "user_id"}}
 	want.Services = map[string]*config.Service{
 		"books": {

@@ -26,6 +26,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"mako/config"
+	"mako/internal/logx"
 	"mako/protocol"
 )
 
@@ -294,7 +295,7 @@ func (c *HTTPCaller) CallTicket(ctx context.Context, tk Ticket, url string, body
 	defer tk.Release()
 	t := c.target(url)
 	if t.err != nil {
-		c.log.Warn("service call failed", "url", t.redacted, "error", t.err)
+		c.log.Warn("service call failed", logx.Session(ctx), "url", t.redacted, "error", t.err)
 		return unavailable()
 	}
 
@@ -324,7 +325,7 @@ func (c *HTTPCaller) CallTicket(ctx context.Context, tk Ticket, url string, body
 				return unavailable()
 			}
 			if err := c.sleep(ctx, wait); err != nil {
-				c.log.Warn("service call abandoned", "url", t.redacted, "try", try, "error", err)
+				c.log.Warn("service call abandoned", logx.Session(ctx), "url", t.redacted, "try", try, "error", err)
 				return unavailable()
 			}
 		}
@@ -336,7 +337,7 @@ func (c *HTTPCaller) CallTicket(ctx context.Context, tk Ticket, url string, body
 		tried = true
 		err := c.do(ctx, t, req, resp)
 		if err != nil {
-			c.log.Warn("service call failed", "url", t.redacted, "try", try, "tries", c.tries, "error", err)
+			c.log.Warn("service call failed", logx.Session(ctx), "url", t.redacted, "try", try, "tries", c.tries, "error", err)
 			if ctx.Err() != nil {
 				// Abandoned by the caller: says nothing of the service.
 				return unavailable()
@@ -350,25 +351,25 @@ func (c *HTTPCaller) CallTicket(ctx context.Context, tk Ticket, url string, body
 		status := resp.StatusCode()
 		if status == fasthttp.StatusTooManyRequests {
 			wait = c.rateLimitWait(resp)
-			c.log.Warn("service call failed", "url", t.redacted, "try", try, "tries", c.tries, "status", status, "wait", wait)
+			c.log.Warn("service call failed", logx.Session(ctx), "url", t.redacted, "try", try, "tries", c.tries, "status", status, "wait", wait)
 			last.Failure = FailRateLimited
 			continue
 		}
 		if status >= 500 {
-			c.log.Warn("service call failed", "url", t.redacted, "try", try, "tries", c.tries, "status", status)
+			c.log.Warn("service call failed", logx.Session(ctx), "url", t.redacted, "try", try, "tries", c.tries, "status", status)
 			last.Failure = FailOther
 			continue
 		}
 		live = true
 		if status < 200 || status > 299 {
-			c.log.Warn("service call failed", "url", t.redacted, "try", try, "tries", c.tries, "status", status)
+			c.log.Warn("service call failed", logx.Session(ctx), "url", t.redacted, "try", try, "tries", c.tries, "status", status)
 			last.Failure = FailOther
 			continue
 		}
 		tk.record(false)
 		r := decode(resp.Body())
 		if r.Broken {
-			c.log.Warn("service reply is not a JSON object", "url", t.redacted, "status", status)
+			c.log.Warn("service reply is not a JSON object", logx.Session(ctx), "url", t.redacted, "status", status)
 		}
 		return r
 	}
