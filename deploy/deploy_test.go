@@ -426,8 +426,15 @@ func TestContainer(t *testing.T) {
 	if !strings.HasSuffix(from, ":nonroot") {
 		t.Errorf("final stage FROM %s: want a :nonroot distroless base", from)
 	}
-	if user == "" || user == "root" || user == "0" || strings.HasPrefix(user, "0:") {
-		t.Errorf("final stage USER %q: want non-root", user)
+	// Numeric, so Kubernetes' runAsNonRoot can verify it without runAsUser.
+	if uid, err := strconv.Atoi(strings.Split(user, ":")[0]); err != nil || uid == 0 {
+		t.Errorf("final stage USER %q: want a numeric non-root uid", user)
+	} else {
+		for _, o := range yamlDocs(t, "k8s/mako.yaml") {
+			if u := o.Spec.Template.Spec.SecurityContext.RunAsUser; o.Kind == "Deployment" && (u == nil || *u != uid) {
+				t.Errorf("Deployment runAsUser %v, want the image's uid %d", u, uid)
+			}
+		}
 	}
 	if len(entry) != 3 || entry[1] != "-c" || entry[2] != configDest || configDest == "" {
 		t.Errorf("ENTRYPOINT %v: want [/mako -c %s] (the copied container config)", entry, configDest)

@@ -65,7 +65,8 @@ func TestHAProxyConfig(t *testing.T) {
 	}
 	cfg := filepath.Join(dir, "haproxy.cfg")
 	write(t, cfg, bytes.ReplaceAll(raw, []byte("/etc/haproxy/mako.pem"), []byte(pemPath)))
-	if out, err := exec.Command(bin, "-c", "-f", cfg).CombinedOutput(); err != nil {
+	// Warnings (a deprecated keyword, a timeout missing) exit 0: fail on them too.
+	if out, err := exec.Command(bin, "-c", "-f", cfg).CombinedOutput(); err != nil || bytes.Contains(out, []byte("[WARNING]")) {
 		t.Errorf("haproxy -c -f lb/haproxy.cfg: %v\n%s", err, out)
 	}
 }
@@ -97,7 +98,7 @@ func TestNginxConfig(t *testing.T) {
 		"    include " + filepath.Join(dir, "mako.conf") + ";\n}\n"
 	nc := filepath.Join(dir, "nginx.conf")
 	write(t, nc, []byte(main))
-	if out, err := exec.Command(bin, "-t", "-p", dir, "-c", nc).CombinedOutput(); err != nil {
+	if out, err := exec.Command(bin, "-t", "-p", dir, "-c", nc).CombinedOutput(); err != nil || bytes.Contains(out, []byte("[warn]")) {
 		t.Errorf("nginx -t with lb/nginx.conf: %v\n%s", err, out)
 	}
 }
