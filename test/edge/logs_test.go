@@ -189,6 +189,9 @@ func TestDeadServiceFloodLogsAFewLines(t *testing.T) {
 	dead := deadServiceURL(t)
 	srv := startServer(t, func(c *cfgT) {
 		c.HTTP.Tries = 2
+		// No circuit breaker: it would stop the calls after a few, and this
+		// test needs a flood of identical failures to log.
+		c.HTTP.BreakerFailures = 0
 		c.Limits.MaxQueuedEvents = 100
 		c.Services["dead"] = &config.Service{RequireAuthentication: &no, BeforeSubscribe: dead}
 	}, func(o *server.Options) { o.Logger = slog.New(h) })
