@@ -101,24 +101,6 @@ func RuneCount(s string) int {
 	return n
 }
 
-// RunePrefix is the byte length of the first n code points of a decoded
-// string, counted as RuneCount counts them (Python's s[:n]).
-func RunePrefix(s string, n int) int {
-	i := 0
-	for ; n > 0 && i < len(s); n-- {
-		if s[i] < utf8.RuneSelf {
-			i++
-			continue
-		}
-		if _, ok := wtf8Surrogate(s[i:]); ok {
-			i += 3
-			continue
-		}
-		_, size := utf8.DecodeRuneInString(s[i:])
-		i += size
-	}
-	return i
-}
 
 // UnquoteString decodes a JSON string literal as json.loads does (see
 // unquote); ok is false when raw is not a valid string literal.
