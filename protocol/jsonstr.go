@@ -101,7 +101,6 @@ func RuneCount(s string) int {
 	return n
 }
 
-
 // UnquoteString decodes a JSON string literal as json.loads does (see
 // unquote); ok is false when raw is not a valid string literal.
 func UnquoteString(raw []byte) (s string, ok bool) {
