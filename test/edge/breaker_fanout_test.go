@@ -1,17 +1,14 @@
 package edge
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"net"
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -25,23 +22,7 @@ import (
 // permessage-deflate (it never reads, so it never has to inflate).
 func openSmallWindowDeflate(t testing.TB, addr string) *rawConn {
 	t.Helper()
-	d := net.Dialer{Timeout: wait, Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		if err := c.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-		}); err != nil {
-			return err
-		}
-		return serr
-	}}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	tc := c.(*net.TCPConn)
-	_ = tc.SetNoDelay(true)
-	t.Cleanup(func() { _ = tc.Close() })
-	rc := &rawConn{t: t, c: tc, r: bufio.NewReaderSize(tc, 4096)}
+	rc := dialSmallWindow(t, addr)
 	key := newKey()
 	rc.write([]byte(upgradeRequest(key, "Sec-WebSocket-Extensions: permessage-deflate; client_no_context_takeover; server_no_context_takeover")))
 	resp, body := rc.response()

@@ -22,6 +22,16 @@ import (
 // reading) and reads through a small bufio, so nothing is read ahead.
 func openSmallWindow(t testing.TB, addr string) *rawConn {
 	t.Helper()
+	rc := dialSmallWindow(t, addr)
+	key := newKey()
+	rc.write([]byte(upgradeRequest(key)))
+	rc.expect101(key)
+	return rc
+}
+
+// dialSmallWindow connects with a 4 KiB receive buffer, before any upgrade.
+func dialSmallWindow(t testing.TB, addr string) *rawConn {
+	t.Helper()
 	d := net.Dialer{Timeout: wait, Control: func(_, _ string, c syscall.RawConn) error {
 		var serr error
 		if err := c.Control(func(fd uintptr) {
@@ -38,11 +48,7 @@ func openSmallWindow(t testing.TB, addr string) *rawConn {
 	tc := c.(*net.TCPConn)
 	_ = tc.SetNoDelay(true)
 	t.Cleanup(func() { _ = tc.Close() })
-	rc := &rawConn{t: t, c: tc, r: bufio.NewReaderSize(tc, 4096)}
-	key := newKey()
-	rc.write([]byte(upgradeRequest(key)))
-	rc.expect101(key)
-	return rc
+	return &rawConn{t: t, c: tc, r: bufio.NewReaderSize(tc, 4096)}
 }
 
 func (rc *rawConn) subscribe(name string) {
