@@ -108,6 +108,10 @@ func loadConfig(args []string, stderr io.Writer) (*config.Config, int) {
 	if err := fs.Parse(args); err != nil {
 		return nil, 2
 	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "mako: unknown command or argument %q (see mako help)\n", fs.Arg(0))
+		return nil, 2
+	}
 	if *path == "" {
 		fmt.Fprintln(stderr, "mako: -c PATH is required (see deploy/mako.example.yaml)")
 		return nil, 2

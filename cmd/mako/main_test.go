@@ -50,6 +50,8 @@ func TestCommands(t *testing.T) {
 		{"-h", []string{"-h"}, 0, "mako version"},
 		{"--version", []string{"--version"}, 0, "mako "},
 		{"no arguments", nil, 2, "usage: mako COMMAND"},
+		{"unknown command", []string{"bogus"}, 2, `unknown command or argument "bogus"`},
+		{"stray argument", []string{"check", "-c", good, "extra"}, 2, `unknown command or argument "extra"`},
 		{"tail field without =", []string{"tail", "-field", "org", "ws://127.0.0.1:1", "a.b"}, 2, "want NAME=JSON"},
 		{"tail field not JSON", []string{"tail", "-field", "org=acme", "ws://127.0.0.1:1", "a.b"}, 2, "is not JSON"},
 		{"tail field empty name", []string{"tail", "-field", "=1", "ws://127.0.0.1:1", "a.b"}, 2, "want NAME=JSON"},
