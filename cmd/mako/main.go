@@ -90,7 +90,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	got := <-sig
-	log.Info("shutting down", "signal", got.String(), "drain_timeout", float64(cfg.Limits.DrainTimeout))
+	log.Info("shutting down", "signal", got.String(), "drain_timeout", cfg.Limits.DrainTimeout.Duration().String())
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Limits.DrainTimeout.Duration())
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {
