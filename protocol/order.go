@@ -23,14 +23,16 @@ type OrderState struct {
 
 	last map[string]*orderEntry
 	// lru lists the keys, least recently used first.
-	head, tail *orderEntry
+	lru keyList[orderEntry, *orderEntry]
 }
 
 type orderEntry struct {
-	key        string
-	order      float64
-	prev, next *orderEntry
+	key   string
+	order float64
+	keyLinks[orderEntry]
 }
+
+func (e *orderEntry) links() *keyLinks[orderEntry] { return &e.keyLinks }
 
 // Accept reports whether a message with options o is delivered. Messages
 // without a usable order always are and leave the state alone; otherwise
@@ -41,7 +43,7 @@ func (s *OrderState) Accept(o *Options) bool {
 		return true
 	}
 	if e := s.last[o.OrderKey]; e != nil {
-		s.touch(e)
+		s.lru.touch(e)
 		if o.Order <= e.order {
 			return false
 		}
@@ -54,8 +56,8 @@ func (s *OrderState) Accept(o *Options) bool {
 	var e *orderEntry
 	if s.MaxKeys > 0 && len(s.last) >= s.MaxKeys {
 		// Reuse the evicted entry: a stream of new keys allocates nothing.
-		e = s.head
-		s.unlink(e)
+		e = s.lru.head
+		s.lru.unlink(e)
 		delete(s.last, e.key)
 		s.Evictions++
 	} else {
@@ -65,40 +67,9 @@ func (s *OrderState) Accept(o *Options) bool {
 	// key from pinning the whole message.
 	e.key, e.order = strings.Clone(o.OrderKey), o.Order
 	s.last[e.key] = e
-	s.push(e)
+	s.lru.push(e)
 	return true
 }
 
 // Len is the number of keys remembered.
 func (s *OrderState) Len() int { return len(s.last) }
-
-func (s *OrderState) touch(e *orderEntry) {
-	if s.tail != e {
-		s.unlink(e)
-		s.push(e)
-	}
-}
-
-func (s *OrderState) push(e *orderEntry) {
-	e.prev, e.next = s.tail, nil
-	if s.tail != nil {
-		s.tail.next = e
-	} else {
-		s.head = e
-	}
-	s.tail = e
-}
-
-func (s *OrderState) unlink(e *orderEntry) {
-	if e.prev != nil {
-		e.prev.next = e.next
-	} else {
-		s.head = e.next
-	}
-	if e.next != nil {
-		e.next.prev = e.prev
-	} else {
-		s.tail = e.prev
-	}
-	e.prev, e.next = nil, nil
-}

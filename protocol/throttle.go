@@ -56,17 +56,19 @@ type ThrottleState struct {
 	keys      map[string]*throttleEntry
 	maxWindow time.Duration // longest window offered: keys idle this long are forgotten
 	// idle lists the keys with nothing pending, oldest last send first.
-	head, tail *throttleEntry
+	idle keyList[throttleEntry, *throttleEntry]
 }
 
 type throttleEntry struct {
-	key        string
-	lastSent   time.Time
-	window     time.Duration // of the held message; sets the armed timer and the next window
-	armedAt    time.Time     // when the armed timer fires; zero when none is armed
-	pending    any
-	prev, next *throttleEntry // in the idle list while not armed
+	key                     string
+	lastSent                time.Time
+	window                  time.Duration // of the held message; sets the armed timer and the next window
+	armedAt                 time.Time     // when the armed timer fires; zero when none is armed
+	pending                 any
+	keyLinks[throttleEntry] // in the idle list while not armed
 }
+
+func (e *throttleEntry) links() *keyLinks[throttleEntry] { return &e.keyLinks }
 
 // Offer decides what to do with msg, a message for key arriving at now
 // with the given throttle window. windowEnd is when the key's current
@@ -83,15 +85,15 @@ func (s *ThrottleState) Offer(key string, window time.Duration, now time.Time, m
 		e.pending = msg
 		return Hold, e.armedAt, false
 	case e != nil && now.Sub(e.lastSent) < window:
-		s.unlink(e)
+		s.idle.unlink(e)
 		e.pending = msg
 		e.window = window
 		e.armedAt = e.lastSent.Add(window)
 		return Hold, e.armedAt, true
 	case e != nil:
 		e.lastSent, e.window = now, window
-		s.unlink(e)
-		s.pushIdle(e)
+		s.idle.unlink(e)
+		s.idle.push(e)
 		return SendNow, now.Add(window), false
 	}
 	if s.MaxKeys > 0 && len(s.keys) >= s.MaxKeys {
@@ -104,7 +106,7 @@ func (s *ThrottleState) Offer(key string, window time.Duration, now time.Time, m
 	// key from pinning the whole message.
 	e = &throttleEntry{key: strings.Clone(key), lastSent: now, window: window}
 	s.keys[e.key] = e
-	s.pushIdle(e)
+	s.idle.push(e)
 	return SendNow, now.Add(window), false
 }
 
@@ -121,7 +123,7 @@ func (s *ThrottleState) Expire(key string, now time.Time) (msg any, ok bool, nex
 	}
 	msg = e.pending
 	e.pending, e.armedAt, e.lastSent = nil, time.Time{}, now
-	s.pushIdle(e)
+	s.idle.push(e)
 	s.prune(now)
 	return msg, true, now.Add(e.window)
 }
@@ -145,37 +147,8 @@ func (s *ThrottleState) Prune(now time.Time) int {
 }
 
 func (s *ThrottleState) prune(now time.Time) {
-	for e := s.head; e != nil && now.Sub(e.lastSent) >= s.maxWindow; e = s.head {
-		s.unlink(e)
+	for e := s.idle.head; e != nil && now.Sub(e.lastSent) >= s.maxWindow; e = s.idle.head {
+		s.idle.unlink(e)
 		delete(s.keys, e.key)
 	}
-}
-
-func (s *ThrottleState) pushIdle(e *throttleEntry) {
-	e.prev, e.next = s.tail, nil
-	if s.tail != nil {
-		s.tail.next = e
-	} else {
-		s.head = e
-	}
-	s.tail = e
-}
-
-// unlink removes e from the idle list (a no-op for an armed key, which is
-// not in it).
-func (s *ThrottleState) unlink(e *throttleEntry) {
-	if e.prev == nil && s.head != e {
-		return
-	}
-	if e.prev != nil {
-		e.prev.next = e.next
-	} else {
-		s.head = e.next
-	}
-	if e.next != nil {
-		e.next.prev = e.prev
-	} else {
-		s.tail = e.prev
-	}
-	e.prev, e.next = nil, nil
 }
